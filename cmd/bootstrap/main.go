@@ -1,0 +1,26 @@
+// Command bootstrap is the sessionwatch Lambda function: it reads the
+// configuration and builds the AWS clients once at cold start, then serves
+// invocations.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"sessionwatch/internal/wiring"
+)
+
+func main() {
+	logger := lambdacontext.NewLogger()
+	h, _, err := wiring.FromEnv(context.Background(), os.Getenv, logger)
+	if err != nil {
+		logger.Error("sessionwatch cannot start", "error", err)
+		fmt.Fprintln(os.Stderr, "sessionwatch:", err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}

@@ -1,0 +1,524 @@
+// Package handler is one sessionwatch run: it reads the invocation, works
+// out which Glue interactive sessions to watch, fetches them, diffs each
+// with its snapshot, publishes the changes to EventBridge and saves the new
+// snapshots.
+package handler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/glue"
+	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
+	"golang.org/x/sync/errgroup"
+
+	"sessionwatch/state"
+)
+
+// Glue is the part of *glue.Client the handler uses.
+type Glue interface {
+	GetSession(context.Context, *glue.GetSessionInput, ...func(*glue.Options)) (*glue.GetSessionOutput, error)
+	ListSessions(context.Context, *glue.ListSessionsInput, ...func(*glue.Options)) (*glue.ListSessionsOutput, error)
+}
+
+var _ Glue = (*glue.Client)(nil)
+
+// Handler runs polls. Build it once at cold start with New; it is safe for
+// concurrent use.
+type Handler struct {
+	cfg   Config
+	glue  Glue
+	store *state.Store
+	pub   publisher
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+	// Logger receives one summary line per run and one line per failure.
+	Logger *slog.Logger
+	// DeadlineReserve is the time kept back before the invocation's
+	// deadline for publishing and saving: no new Glue call starts after it.
+	DeadlineReserve time.Duration
+}
+
+// New returns a handler for cfg that talks to Glue, the snapshot store and
+// EventBridge through the given clients.
+func New(cfg Config, g Glue, store *state.Store, eb EventBridge, logger *slog.Logger) *Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{
+		cfg:   cfg,
+		glue:  g,
+		store: store,
+		pub: publisher{
+			eb: eb, bus: cfg.EventBus, source: cfg.Source,
+			retries: 2, backoff: 100 * time.Millisecond,
+		},
+		Now:             time.Now,
+		Logger:          logger,
+		DeadlineReserve: 3 * time.Second,
+	}
+}
+
+// SessionError is one session that could not be handled in a run.
+type SessionError struct {
+	SessionID string `json:"sessionId,omitempty"`
+	Error     string `json:"error"`
+}
+
+// DryRunEvent is an event a dry run would have published.
+type DryRunEvent struct {
+	DetailType string          `json:"detailType"`
+	Detail     json.RawMessage `json:"detail"`
+}
+
+// Result is the response of a run.
+type Result struct {
+	// Watched counts the session ids in the watched set.
+	Watched int `json:"watched"`
+	// Polled counts the sessions whose current state was fetched.
+	Polled int `json:"polled"`
+	// Changed counts the sessions whose snapshot was (or, in a dry run,
+	// would be) written.
+	Changed int `json:"changed"`
+	// Published counts the events EventBridge accepted.
+	Published int `json:"published"`
+	// Pending counts the events kept in the table for a later run.
+	Pending int `json:"pending"`
+	// Conflicts counts sessions another run committed first.
+	Conflicts int `json:"conflicts"`
+	// NotFound lists ids Glue does not know and that have no snapshot.
+	NotFound []string `json:"notFound"`
+	// Skipped lists ids not polled because the deadline was near.
+	Skipped []string `json:"skipped"`
+	// Errors lists the sessions (or the discovery) that failed.
+	Errors []SessionError `json:"errors"`
+	// DryRun is set on a dry run, and Events then lists every event the run
+	// would have published.
+	DryRun bool           `json:"dryRun,omitempty"`
+	Events *[]DryRunEvent `json:"events,omitempty"`
+}
+
+// Invoke is the Lambda entry point: it parses the raw payload (an empty one
+// is `{}`), runs a poll and returns its result as JSON.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	req, err := ParseRequest(payload)
+	if err != nil {
+		h.Logger.ErrorContext(ctx, "rejected invocation", "error", err)
+		return nil, err
+	}
+	res, err := h.Poll(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(res)
+}
+
+// session is one watched session through a run.
+type session struct {
+	id     string
+	prev   *state.Snapshot    // nil: never seen
+	cur    *gluetypes.Session // nil: not found (when fetched)
+	listed bool               // cur came from ListSessions
+	polled bool
+	skip   bool // not polled: finished, deleted, skipped or failed
+	next   *state.Snapshot
+	out    []*outgoing
+}
+
+// Poll runs one poll: fetch, diff, publish, save.
+func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
+	start := h.Now()
+	res := &Result{NotFound: []string{}, Skipped: []string{}, Errors: []SessionError{}, DryRun: req.DryRun}
+	sessions, err := h.watch(ctx, req, res)
+	if err != nil {
+		h.Logger.ErrorContext(ctx, "run failed", "error", err)
+		return nil, err
+	}
+	res.Watched = len(sessions)
+	h.fetch(ctx, sessions, res)
+
+	at := h.Now().UTC()
+	resources := resourcesFor(ctx)
+	var all []*outgoing
+	for _, s := range sessions {
+		h.diff(s, at, resources)
+		all = append(all, s.out...)
+		if s.next != nil {
+			res.Changed++
+		}
+	}
+	if req.DryRun {
+		events := make([]DryRunEvent, len(all))
+		for i, o := range all {
+			events[i] = DryRunEvent{DetailType: o.ev.DetailType, Detail: json.RawMessage(o.ev.Detail)}
+		}
+		res.Events = &events
+		h.summary(ctx, res, start)
+		return res, nil
+	}
+	if len(all) > 0 {
+		h.pub.publish(ctx, all)
+	}
+	for _, o := range all {
+		if o.err == nil {
+			res.Published++
+		}
+	}
+	if err := h.save(ctx, sessions, res); err != nil {
+		h.Logger.ErrorContext(ctx, "run failed", "error", err)
+		return nil, err
+	}
+	h.summary(ctx, res, start)
+	if len(all) > 0 && res.Published == 0 {
+		return nil, fmt.Errorf("publish to event bus %s: none of %d events was accepted (kept for the next run): %w", h.cfg.EventBus, len(all), all[0].err)
+	}
+	return res, nil
+}
+
+// watch applies track/untrack and works out the watched set: configured
+// ids, requested ids, the registry and, when discovering, ListSessions.
+// Only a failure to read the table fails the run.
+func (h *Handler) watch(ctx context.Context, req Request, res *Result) ([]*session, error) {
+	discover, tags := h.cfg.Discover, h.cfg.DiscoverTags
+	if req.Discover != nil {
+		discover = *req.Discover
+	}
+	if req.Tags != nil {
+		tags = req.Tags
+	}
+	var tracked []string
+	var listed []gluetypes.Session
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		tracked, err = h.registry(gctx, req)
+		return err
+	})
+	if discover {
+		var mu sync.Mutex
+		g.Go(func() error {
+			var err error
+			listed, err = h.list(gctx, tags)
+			if err != nil {
+				mu.Lock()
+				res.Errors = append(res.Errors, SessionError{Error: "discover: " + err.Error()})
+				mu.Unlock()
+				h.Logger.WarnContext(ctx, "discovery incomplete", "error", err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
+	var sessions []*session
+	byID := map[string]*session{}
+	add := func(id string) *session {
+		if s, ok := byID[id]; ok {
+			return s
+		}
+		s := &session{id: id}
+		byID[id] = s
+		sessions = append(sessions, s)
+		return s
+	}
+	for _, ids := range [][]string{h.cfg.SessionIDs, req.SessionIDs, tracked} {
+		for _, id := range ids {
+			add(id)
+		}
+	}
+	for i := range listed {
+		if id := aws.ToString(listed[i].Id); ValidateSessionID(id) == nil {
+			s := add(id)
+			s.cur, s.listed = &listed[i], true
+		}
+	}
+	ids := make([]string, len(sessions))
+	for i, s := range sessions {
+		ids[i] = s.id
+	}
+	snaps, err := h.store.Load(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range sessions {
+		s.prev = snaps[s.id]
+		s.skip = s.prev != nil && s.prev.Done()
+	}
+	return sessions, nil
+}
+
+// registry applies the request's track and untrack, then returns the
+// tracked ids. A dry run reads the registry and changes only its copy.
+func (h *Handler) registry(ctx context.Context, req Request) ([]string, error) {
+	if !req.DryRun {
+		if err := h.store.Track(ctx, req.Track); err != nil {
+			return nil, err
+		}
+		if err := h.store.Untrack(ctx, req.Untrack); err != nil {
+			return nil, err
+		}
+	}
+	tracked, err := h.store.Tracked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if req.DryRun {
+		for _, id := range req.Track {
+			if !slices.Contains(tracked, id) {
+				tracked = append(tracked, id)
+			}
+		}
+		tracked = slices.DeleteFunc(tracked, func(id string) bool { return slices.Contains(req.Untrack, id) })
+	}
+	return tracked, nil
+}
+
+// list returns every session ListSessions answers for the tag filter, all
+// pages; on a failure, the pages read so far and the error.
+func (h *Handler) list(ctx context.Context, tags map[string]string) ([]gluetypes.Session, error) {
+	var out []gluetypes.Session
+	in := &glue.ListSessionsInput{Tags: tags, RequestOrigin: h.origin()}
+	p := glue.NewListSessionsPaginator(h.glue, in)
+	for page := 1; p.HasMorePages(); page++ {
+		res, err := p.NextPage(ctx)
+		if err != nil {
+			return out, fmt.Errorf("list sessions page %d: %w", page, err)
+		}
+		out = append(out, res.Sessions...)
+	}
+	return out, nil
+}
+
+func (h *Handler) origin() *string {
+	if h.cfg.RequestOrigin == "" {
+		return nil
+	}
+	return &h.cfg.RequestOrigin
+}
+
+// fetch calls GetSession for every watched session that needs it, at most
+// MaxConcurrency at once, and starts no call after the deadline reserve.
+func (h *Handler) fetch(ctx context.Context, sessions []*session, res *Result) {
+	fetchCtx := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		fetchCtx, cancel = context.WithDeadline(ctx, deadline.Add(-h.DeadlineReserve))
+		defer cancel()
+	}
+	var mu sync.Mutex
+	g := errgroup.Group{}
+	g.SetLimit(h.cfg.MaxConcurrency)
+	for _, s := range sessions {
+		if s.skip {
+			continue
+		}
+		if s.listed {
+			s.polled = true
+			continue
+		}
+		g.Go(func() error {
+			if fetchCtx.Err() != nil {
+				s.skip = true
+				mu.Lock()
+				res.Skipped = append(res.Skipped, s.id)
+				mu.Unlock()
+				return nil
+			}
+			out, err := h.glue.GetSession(fetchCtx, &glue.GetSessionInput{Id: aws.String(s.id), RequestOrigin: h.origin()})
+			var notFound *gluetypes.EntityNotFoundException
+			switch {
+			case err == nil && out.Session != nil:
+				s.cur, s.polled = out.Session, true
+			case errors.As(err, &notFound):
+				s.polled = true
+			default:
+				if err == nil {
+					err = errors.New("answer holds no session")
+				}
+				s.skip = true
+				mu.Lock()
+				res.Errors = append(res.Errors, SessionError{SessionID: s.id, Error: fmt.Sprintf("get session: %v", err)})
+				mu.Unlock()
+				h.Logger.WarnContext(ctx, "session failed", "sessionId", s.id, "error", err)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // every goroutine returns nil: failures are per session
+	for _, s := range sessions {
+		if s.polled {
+			res.Polled++
+			if s.cur == nil && s.prev == nil {
+				res.NotFound = append(res.NotFound, s.id)
+			}
+		}
+	}
+}
+
+// diff works out a session's new snapshot (nil when nothing changed) and
+// the events to publish: the earlier unpublished ones, then the new ones.
+func (h *Handler) diff(s *session, at time.Time, resources func(string) []string) {
+	for _, ev := range pendingOf(s.prev) {
+		s.out = append(s.out, &outgoing{ev: ev, resources: resources(s.id)})
+	}
+	if !s.polled {
+		if len(s.out) > 0 {
+			s.next = clone(s.prev)
+		}
+		return
+	}
+	changes := Diff(s.prev, s.cur)
+	next := clone(s.prev)
+	if next == nil {
+		next = &state.Snapshot{SessionID: s.id}
+	}
+	if s.cur == nil {
+		if s.prev == nil || s.prev.Deleted {
+			s.next = nil
+			if len(s.out) > 0 {
+				s.next = next
+			}
+			return
+		}
+		next.Deleted = true
+		next.ObservedAt = at
+		next.ExpiresAt = h.expiry(at)
+	} else {
+		status, errMsg := string(s.cur.Status), aws.ToString(s.cur.ErrorMessage)
+		if s.prev != nil && !s.prev.Deleted && status == s.prev.Status && errMsg == s.prev.ErrorMessage {
+			if len(s.out) > 0 {
+				s.next = next
+			}
+			return
+		}
+		next.Deleted = false
+		if s.prev == nil || s.prev.Deleted || status != s.prev.Status || (errMsg != "" && errMsg != s.prev.ErrorMessage) {
+			next.ObservedAt = at
+		}
+		next.Status, next.ErrorMessage = status, errMsg
+		if state.IsFinished(status) && next.ExpiresAt == 0 {
+			finished := at
+			if s.cur.CompletedOn != nil {
+				finished = *s.cur.CompletedOn
+			}
+			next.ExpiresAt = h.expiry(finished)
+		}
+	}
+	for _, c := range changes {
+		next.Sequence++
+		d := buildDetail(s.id, next.Sequence, c, s.prev, s.cur, at)
+		res := resources(s.id)
+		ev := state.Event{
+			DetailType: c.DetailType,
+			EventID:    d.EventID,
+			Time:       at,
+			Detail:     fit(d, MaxEntrySize-entrySize(h.cfg.Source, c.DetailType, "", res)),
+		}
+		s.out = append(s.out, &outgoing{ev: ev, resources: res})
+	}
+	s.next = next
+}
+
+func (h *Handler) expiry(t time.Time) int64 {
+	return t.Add(time.Duration(h.cfg.RetentionDays) * 24 * time.Hour).Unix()
+}
+
+func pendingOf(s *state.Snapshot) []state.Event {
+	if s == nil {
+		return nil
+	}
+	return s.Pending
+}
+
+// clone copies a snapshot without its pending events, which the save
+// recomputes from what was published.
+func clone(s *state.Snapshot) *state.Snapshot {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	c.Pending = nil
+	return &c
+}
+
+// save writes every changed snapshot, keeping its unpublished events in
+// it, at most MaxConcurrency writes at once. It fails only when no write
+// succeeded at all.
+func (h *Handler) save(ctx context.Context, sessions []*session, res *Result) error {
+	var mu sync.Mutex
+	var failures []error
+	writes := 0
+	g := errgroup.Group{}
+	g.SetLimit(h.cfg.MaxConcurrency)
+	for _, s := range sessions {
+		if s.next == nil {
+			continue
+		}
+		writes++
+		for _, o := range s.out {
+			if o.err != nil {
+				s.next.Pending = append(s.next.Pending, o.ev)
+			}
+		}
+		g.Go(func() error {
+			read := int64(0)
+			if s.prev != nil {
+				read = s.prev.Version
+			}
+			err := h.store.Save(ctx, s.next, read)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				res.Pending += len(s.next.Pending)
+			case errors.Is(err, state.ErrConflict):
+				res.Conflicts++
+				h.Logger.InfoContext(ctx, "another run saved the session first", "sessionId", s.id)
+			default:
+				failures = append(failures, err)
+				res.Errors = append(res.Errors, SessionError{SessionID: s.id, Error: err.Error()})
+				h.Logger.ErrorContext(ctx, "session not saved", "sessionId", s.id, "error", err)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if writes > 0 && len(failures) == writes {
+		return fmt.Errorf("save snapshots: all %d writes failed: %w", writes, failures[0])
+	}
+	return nil
+}
+
+func (h *Handler) summary(ctx context.Context, res *Result, start time.Time) {
+	h.Logger.InfoContext(ctx, "run complete",
+		"watched", res.Watched, "polled", res.Polled, "changed", res.Changed,
+		"published", res.Published, "pending", res.Pending, "conflicts", res.Conflicts,
+		"notFound", len(res.NotFound), "skipped", len(res.Skipped), "errors", len(res.Errors),
+		"dryRun", res.DryRun, "durationMs", h.Now().Sub(start).Milliseconds())
+}
+
+// resourcesFor returns the function that names a session's ARN, built from
+// the invoked function's ARN (partition, region, account); without one
+// (outside Lambda) events carry no resources.
+func resourcesFor(ctx context.Context) func(string) []string {
+	lc, ok := lambdacontext.FromContext(ctx)
+	if !ok {
+		return func(string) []string { return nil }
+	}
+	parts := strings.Split(lc.InvokedFunctionArn, ":")
+	if len(parts) < 6 || parts[0] != "arn" || parts[4] == "" {
+		return func(string) []string { return nil }
+	}
+	prefix := fmt.Sprintf("arn:%s:glue:%s:%s:session/", parts[1], parts[3], parts[4])
+	return func(id string) []string { return []string{prefix + id} }
+}

@@ -1,0 +1,181 @@
+package handler
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxRequestIDs caps how many ids one request may name in each of
+// sessionIds, track and untrack: far more than one run can poll in a
+// Lambda's time, small enough that a mistake cannot stall the function.
+const MaxRequestIDs = 10000
+
+// Request is what one run is asked to do. The zero value polls with the
+// configured defaults.
+type Request struct {
+	SessionIDs []string          `json:"sessionIds,omitempty"`
+	Track      []string          `json:"track,omitempty"`
+	Untrack    []string          `json:"untrack,omitempty"`
+	Discover   *bool             `json:"discover,omitempty"`
+	Tags       map[string]string `json:"tags,omitempty"`
+	DryRun     bool              `json:"dryRun,omitempty"`
+}
+
+// InputError is a rejected invocation payload. Lambda reports its type name
+// as the errorType.
+type InputError struct{ Reason string }
+
+func (e *InputError) Error() string { return "invalid input: " + e.Reason }
+
+func badInput(format string, args ...any) error {
+	return &InputError{Reason: fmt.Sprintf(format, args...)}
+}
+
+var requestFields = []string{"sessionIds", "track", "untrack", "discover", "tags", "dryRun"}
+
+// ParseRequest reads an invocation payload: an EventBridge event (a rule's
+// schedule, EventBridge Scheduler, or `sam local generate-event`), a poll
+// request, `{}` or nothing. Anything else is an *InputError naming the
+// problem.
+func ParseRequest(payload []byte) (Request, error) {
+	var req Request
+	payload = bytes.TrimSpace(payload)
+	if len(payload) == 0 || string(payload) == "null" {
+		return req, nil
+	}
+	if !utf8.Valid(payload) {
+		return req, badInput("payload is not valid UTF-8")
+	}
+	if payload[0] != '{' {
+		if !json.Valid(payload) {
+			return req, badInput("payload is not valid JSON")
+		}
+		return req, badInput("payload must be a JSON object, got %s", jsonKind(payload))
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &fields); err != nil {
+		return req, badInput("payload is not valid JSON: %v", err)
+	}
+	if isEventBridgeEvent(fields) {
+		return req, nil
+	}
+	for name, raw := range fields {
+		if !slices.Contains(requestFields, name) {
+			return req, badInput("unknown field %q (a poll request takes %s)", name, strings.Join(requestFields, ", "))
+		}
+		if string(raw) == "null" {
+			continue
+		}
+		var err error
+		switch name {
+		case "sessionIds":
+			req.SessionIDs, err = parseIDs(name, raw)
+		case "track":
+			req.Track, err = parseIDs(name, raw)
+		case "untrack":
+			req.Untrack, err = parseIDs(name, raw)
+		case "discover":
+			req.Discover = new(bool)
+			err = decodeField(name, raw, req.Discover, "true or false")
+		case "dryRun":
+			err = decodeField(name, raw, &req.DryRun, "true or false")
+		case "tags":
+			err = decodeField(name, raw, &req.Tags, `an object of strings, like {"team": "data"}`)
+			for k := range req.Tags {
+				if err == nil && strings.TrimSpace(k) == "" {
+					err = badInput("field \"tags\": a tag key is empty")
+				}
+			}
+		}
+		if err != nil {
+			return Request{}, err
+		}
+	}
+	for _, id := range req.Track {
+		if slices.Contains(req.Untrack, id) {
+			return Request{}, badInput("session id %q is in both track and untrack", id)
+		}
+	}
+	return req, nil
+}
+
+// isEventBridgeEvent tells an EventBridge event from a poll request: events
+// carry "detail-type" and "source" (the three schedule shapes all do).
+func isEventBridgeEvent(fields map[string]json.RawMessage) bool {
+	_, dt := fields["detail-type"]
+	_, src := fields["source"]
+	return dt && src
+}
+
+func decodeField(name string, raw json.RawMessage, dst any, want string) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(dst); err != nil {
+		return badInput("field %q must be %s, got %s", name, want, jsonKind(raw))
+	}
+	return nil
+}
+
+func parseIDs(name string, raw json.RawMessage) ([]string, error) {
+	var ids []string
+	if err := decodeField(name, raw, &ids, "a list of session id strings"); err != nil {
+		return nil, err
+	}
+	if len(ids) > MaxRequestIDs {
+		return nil, badInput("field %q has %d ids; at most %d are accepted in one request", name, len(ids), MaxRequestIDs)
+	}
+	out := make([]string, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
+	for i, id := range ids {
+		if err := ValidateSessionID(id); err != nil {
+			return nil, badInput("field %q, item %d: %v", name, i, err)
+		}
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// ValidateSessionID rejects an id Glue could never accept: empty, longer
+// than 255 characters, or holding control characters.
+func ValidateSessionID(id string) error {
+	switch n := utf8.RuneCountInString(id); {
+	case n == 0:
+		return errors.New("session id is empty")
+	case n > 255:
+		return fmt.Errorf("session id %.40q… is %d characters long; Glue allows at most 255", id, n)
+	case !utf8.ValidString(id):
+		return fmt.Errorf("session id %q is not valid UTF-8", id)
+	case strings.IndexFunc(id, unicode.IsControl) >= 0:
+		return fmt.Errorf("session id %q holds a control character", id)
+	}
+	return nil
+}
+
+// jsonKind names the JSON type of a value for error messages.
+func jsonKind(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "a list"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}

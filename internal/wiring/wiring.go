@@ -1,0 +1,40 @@
+// Package wiring builds a handler from the environment: the configuration
+// and the AWS SDK clients, once, for the Lambda bootstrap and the CLI alike.
+package wiring
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/glue"
+
+	"sessionwatch/handler"
+	"sessionwatch/state"
+)
+
+// FromEnv reads the configuration through getenv and builds the handler
+// with SDK clients from the standard chain (region, credentials and
+// endpoints such as AWS_ENDPOINT_URL_GLUE). Glue calls use the SDK's
+// adaptive retry, so a throttled run slows down instead of failing.
+func FromEnv(ctx context.Context, getenv func(string) string, logger *slog.Logger) (*handler.Handler, handler.Config, error) {
+	cfg, err := handler.ConfigFromEnv(getenv)
+	if err != nil {
+		return nil, cfg, fmt.Errorf("configuration: %w", err)
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, cfg, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	g := glue.NewFromConfig(awsCfg, func(o *glue.Options) {
+		o.RetryMode = aws.RetryModeAdaptive
+		o.RetryMaxAttempts = 8
+	})
+	store := state.NewStore(dynamodb.NewFromConfig(awsCfg), cfg.Table)
+	eb := eventbridge.NewFromConfig(awsCfg)
+	return handler.New(cfg, g, store, eb, logger), cfg, nil
+}
