@@ -66,7 +66,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.Discover, err = parseBool(getenv("DISCOVER")); err != nil {
 		bad("DISCOVER", "%v", err)
 	}
-	if c.DiscoverTags, err = parseTags(getenv("DISCOVER_TAGS")); err != nil {
+	if c.DiscoverTags, err = ParseTags(getenv("DISCOVER_TAGS")); err != nil {
 		bad("DISCOVER_TAGS", "%v", err)
 	}
 	if c.MaxConcurrency, err = parseInt(getenv("MAX_CONCURRENCY"), 8, 1, 1000); err != nil {
@@ -110,8 +110,9 @@ func parseInt(s string, def, lo, hi int) (int, error) {
 	return n, nil
 }
 
-// parseTags reads "k=v,k2=v2" into a map; empty means no filter.
-func parseTags(s string) (map[string]string, error) {
+// ParseTags reads a tag filter spelled "k=v,k2=v2" (DISCOVER_TAGS) into a
+// map; an empty string is no filter.
+func ParseTags(s string) (map[string]string, error) {
 	tags := map[string]string{}
 	for _, pair := range splitList(s) {
 		k, v, ok := strings.Cut(pair, "=")

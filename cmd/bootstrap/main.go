@@ -16,11 +16,11 @@ import (
 
 func main() {
 	logger := lambdacontext.NewLogger()
-	h, _, err := wiring.FromEnv(context.Background(), os.Getenv, logger)
+	app, err := wiring.FromEnv(context.Background(), os.Getenv, logger)
 	if err != nil {
 		logger.Error("sessionwatch cannot start", "error", err)
 		fmt.Fprintln(os.Stderr, "sessionwatch:", err)
 		os.Exit(1)
 	}
-	lambda.Start(h)
+	lambda.Start(app.Handler)
 }

@@ -17,18 +17,25 @@ import (
 	"sessionwatch/state"
 )
 
+// App is everything a run needs, built once.
+type App struct {
+	Config  handler.Config
+	Handler *handler.Handler
+	Store   *state.Store
+}
+
 // FromEnv reads the configuration through getenv and builds the handler
 // with SDK clients from the standard chain (region, credentials and
 // endpoints such as AWS_ENDPOINT_URL_GLUE). Glue calls use the SDK's
 // adaptive retry, so a throttled run slows down instead of failing.
-func FromEnv(ctx context.Context, getenv func(string) string, logger *slog.Logger) (*handler.Handler, handler.Config, error) {
+func FromEnv(ctx context.Context, getenv func(string) string, logger *slog.Logger) (*App, error) {
 	cfg, err := handler.ConfigFromEnv(getenv)
 	if err != nil {
-		return nil, cfg, fmt.Errorf("configuration: %w", err)
+		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
-		return nil, cfg, fmt.Errorf("load AWS configuration: %w", err)
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	g := glue.NewFromConfig(awsCfg, func(o *glue.Options) {
 		o.RetryMode = aws.RetryModeAdaptive
@@ -36,5 +43,5 @@ func FromEnv(ctx context.Context, getenv func(string) string, logger *slog.Logge
 	})
 	store := state.NewStore(dynamodb.NewFromConfig(awsCfg), cfg.Table)
 	eb := eventbridge.NewFromConfig(awsCfg)
-	return handler.New(cfg, g, store, eb, logger), cfg, nil
+	return &App{Config: cfg, Handler: handler.New(cfg, g, store, eb, logger), Store: store}, nil
 }

@@ -1,0 +1,236 @@
+// Command sessionwatch runs sessionwatch from a terminal: one poll, the
+// registry of tracked sessions, and an offline demo. It reads the same
+// environment variables as the Lambda function and uses the standard AWS
+// credential chain.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"text/tabwriter"
+
+	"sessionwatch/handler"
+	"sessionwatch/internal/wiring"
+)
+
+const usage = `sessionwatch watches AWS Glue interactive sessions and publishes their
+changes to Amazon EventBridge.
+
+Usage:
+  sessionwatch <command> [flags]
+
+Commands:
+  poll      run one poll and print its summary as JSON
+  track     add session ids to the registry of watched sessions
+  untrack   remove session ids from the registry
+  list      list the tracked sessions and their last known status
+  demo      run the real handler against in-process stand-ins (no AWS)
+
+Configuration comes from the same environment variables as the Lambda
+function (SNAPSHOT_TABLE is required for all but demo); AWS credentials,
+region and endpoints from the standard AWS chain.
+Run 'sessionwatch <command> --help' for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "sessionwatch:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+func exitCode(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	var usageErr usageError
+	if errors.As(err, &usageErr) {
+		return 2
+	}
+	return 1
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{"no command given"}
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "demo":
+		fs := newFlags("demo", "Runs the real handler through scripted session lifecycles against an\nin-process Glue emulator, DynamoDB and EventBridge, printing each run.", stderr)
+		asJSON := fs.Bool("json", false, "print only the published events as JSON lines")
+		if err := parse(fs, args, 0); err != nil {
+			return err
+		}
+		return demo(ctx, stdout, *asJSON)
+	case "poll":
+		fs := newFlags("poll", "Runs one poll, publishing events and saving snapshots, and prints the result.", stderr)
+		dryRun := fs.Bool("dry-run", false, "compute and print the events without publishing or writing anything")
+		ids := fs.String("session-ids", "", "comma-separated session ids to watch in this run only")
+		discover := fs.String("discover", "", "true or false: override DISCOVER for this run")
+		tags := fs.String("tags", "", "k=v,k2=v2: override DISCOVER_TAGS for this run")
+		if err := parse(fs, args, 0); err != nil {
+			return err
+		}
+		req, err := pollRequest(*dryRun, *ids, *discover, *tags)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		app, err := wiring.FromEnv(ctx, getenv, logger(stderr))
+		if err != nil {
+			return err
+		}
+		res, err := app.Handler.Poll(ctx, req)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	case "track", "untrack":
+		fs := newFlags(cmd+" ID...", fmt.Sprintf("%ss session ids in the registry kept in SNAPSHOT_TABLE.", strings.ToUpper(cmd[:1])+cmd[1:]), stderr)
+		if err := parse(fs, args, 1); err != nil {
+			return err
+		}
+		for _, id := range fs.Args() {
+			if err := handler.ValidateSessionID(id); err != nil {
+				return usageError{err.Error()}
+			}
+		}
+		app, err := wiring.FromEnv(ctx, getenv, logger(stderr))
+		if err != nil {
+			return err
+		}
+		if cmd == "track" {
+			err = app.Store.Track(ctx, fs.Args())
+		} else {
+			err = app.Store.Untrack(ctx, fs.Args())
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%sed %d session(s)\n", cmd, fs.NArg())
+		return nil
+	case "list":
+		fs := newFlags("list", "Lists the tracked session ids with their last known status.", stderr)
+		if err := parse(fs, args, 0); err != nil {
+			return err
+		}
+		app, err := wiring.FromEnv(ctx, getenv, logger(stderr))
+		if err != nil {
+			return err
+		}
+		ids, err := app.Store.Tracked(ctx)
+		if err != nil {
+			return err
+		}
+		snaps, err := app.Store.Load(ctx, ids)
+		if err != nil {
+			return err
+		}
+		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "SESSION ID\tSTATUS\tSINCE")
+		for _, id := range ids {
+			status, since := "(not polled yet)", ""
+			if s, ok := snaps[id]; ok {
+				status, since = s.Status, s.ObservedAt.UTC().Format("2006-01-02T15:04:05Z")
+				if s.Deleted {
+					status = "(deleted)"
+				}
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\n", id, status, since)
+		}
+		return w.Flush()
+	}
+	fmt.Fprint(stderr, usage)
+	return usageError{fmt.Sprintf("unknown command %q", cmd)}
+}
+
+func newFlags(name, doc string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: sessionwatch %s [flags]\n\n%s\n", name, doc)
+		if hasFlags(fs) {
+			fmt.Fprintln(stderr, "\nFlags:")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+// parse parses flags and checks the count of positional arguments: exactly
+// zero when minArgs is 0, at least minArgs otherwise.
+func parse(fs *flag.FlagSet, args []string, minArgs int) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	switch {
+	case minArgs == 0 && fs.NArg() > 0:
+		return usageError{fmt.Sprintf("%s takes no arguments, got %q", fs.Name(), fs.Args())}
+	case fs.NArg() < minArgs:
+		return usageError{fmt.Sprintf("%s needs at least %d session id", fs.Name(), minArgs)}
+	}
+	return nil
+}
+
+// pollRequest builds the request the poll flags describe, through the same
+// parser the Lambda uses.
+func pollRequest(dryRun bool, ids, discover, tags string) (handler.Request, error) {
+	req := map[string]any{}
+	if dryRun {
+		req["dryRun"] = true
+	}
+	if ids != "" {
+		req["sessionIds"] = strings.Split(ids, ",")
+	}
+	switch discover {
+	case "":
+	case "true", "false":
+		req["discover"] = discover == "true"
+	default:
+		return handler.Request{}, fmt.Errorf("--discover takes true or false, got %q", discover)
+	}
+	if tags != "" {
+		m, err := handler.ParseTags(tags)
+		if err != nil {
+			return handler.Request{}, fmt.Errorf("--tags: %w", err)
+		}
+		req["tags"] = m
+	}
+	payload, _ := json.Marshal(req)
+	return handler.ParseRequest(payload)
+}
+
+func logger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
