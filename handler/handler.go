@@ -32,6 +32,11 @@ type Glue interface {
 
 var _ Glue = (*glue.Client)(nil)
 
+// AWSConcurrency is how many DynamoDB and EventBridge calls a run keeps in
+// flight at once. MAX_CONCURRENCY bounds Glue calls only: Glue's session
+// APIs throttle far sooner than DynamoDB on-demand or PutEvents.
+const AWSConcurrency = 16
+
 // Handler runs polls. Build it once at cold start with New; it is safe for
 // concurrent use.
 type Handler struct {
@@ -60,7 +65,7 @@ func New(cfg Config, g Glue, store *state.Store, eb EventBridge, logger *slog.Lo
 		store: store,
 		pub: publisher{
 			eb: eb, bus: cfg.EventBus, source: cfg.Source,
-			retries: 2, backoff: 100 * time.Millisecond,
+			retries: 2, backoff: 100 * time.Millisecond, parallel: AWSConcurrency,
 		},
 		Now:             time.Now,
 		Logger:          logger,
@@ -459,7 +464,7 @@ func (h *Handler) save(ctx context.Context, sessions []*session, res *Result) er
 	var failures []error
 	writes := 0
 	g := errgroup.Group{}
-	g.SetLimit(h.cfg.MaxConcurrency)
+	g.SetLimit(AWSConcurrency)
 	for _, s := range sessions {
 		if s.next == nil {
 			continue

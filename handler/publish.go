@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"golang.org/x/sync/errgroup"
 
 	"sessionwatch/state"
 )
@@ -40,11 +42,12 @@ type outgoing struct {
 // publisher sends events in batches of at most MaxBatch entries and
 // MaxEntrySize bytes.
 type publisher struct {
-	eb      EventBridge
-	bus     string
-	source  string
-	retries int           // extra attempts for entries failing with a retryable code
-	backoff time.Duration // before the first of them, doubled each time
+	eb       EventBridge
+	bus      string
+	source   string
+	retries  int           // extra attempts for entries failing with a retryable code
+	backoff  time.Duration // before the first of them, doubled each time
+	parallel int           // PutEvents calls in flight at once
 }
 
 // publish sends every event, setting its err to nil on success or to why
@@ -58,10 +61,20 @@ func (p *publisher) publish(ctx context.Context, events []*outgoing) {
 		if attempt > 0 && sleep(ctx, p.backoff<<(attempt-1)) != nil {
 			return
 		}
+		var mu sync.Mutex
 		var again []*outgoing
+		g := errgroup.Group{}
+		g.SetLimit(p.parallel)
 		for _, batch := range p.batches(todo) {
-			again = append(again, p.send(ctx, batch)...)
+			g.Go(func() error {
+				retry := p.send(ctx, batch)
+				mu.Lock()
+				again = append(again, retry...)
+				mu.Unlock()
+				return nil
+			})
 		}
+		_ = g.Wait() // send records failures in the events themselves
 		todo = again
 	}
 }

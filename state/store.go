@@ -7,12 +7,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // DynamoDB is the part of *dynamodb.Client the store uses.
@@ -41,6 +43,8 @@ var ErrConflict = errors.New("snapshot changed since it was read")
 type Store struct {
 	db    DynamoDB
 	table string
+	// Parallel is how many BatchGetItem calls Load keeps in flight.
+	Parallel int
 	// Backoff is how long to wait before retrying UnprocessedKeys, doubled
 	// each time; the SDK already retries throttled calls.
 	Backoff time.Duration
@@ -48,38 +52,59 @@ type Store struct {
 
 // NewStore returns a store on the named table.
 func NewStore(db DynamoDB, table string) *Store {
-	return &Store{db: db, table: table, Backoff: 50 * time.Millisecond}
+	return &Store{db: db, table: table, Parallel: 16, Backoff: 50 * time.Millisecond}
 }
 
-// Load reads the snapshots of ids, BatchSize keys a call, retrying
-// unprocessed keys. Ids without a snapshot are absent from the map.
+// Load reads the snapshots of ids, BatchSize keys a call with up to
+// Parallel calls in flight, retrying unprocessed keys. Ids without a
+// snapshot are absent from the map.
 func (s *Store) Load(ctx context.Context, ids []string) (map[string]*Snapshot, error) {
 	out := make(map[string]*Snapshot, len(ids))
+	var mu sync.Mutex
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.Parallel)
 	for chunk := range slices.Chunk(ids, BatchSize) {
-		keys := make([]map[string]dbtypes.AttributeValue, len(chunk))
-		for i, id := range chunk {
-			keys[i] = key(id)
+		g.Go(func() error {
+			snaps, err := s.loadChunk(ctx, chunk)
+			mu.Lock()
+			defer mu.Unlock()
+			for _, snap := range snaps {
+				out[snap.SessionID] = snap
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Store) loadChunk(ctx context.Context, ids []string) ([]*Snapshot, error) {
+	keys := make([]map[string]dbtypes.AttributeValue, len(ids))
+	for i, id := range ids {
+		keys[i] = key(id)
+	}
+	var out []*Snapshot
+	req := map[string]dbtypes.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
+	for attempt := 0; len(req) > 0; attempt++ {
+		if attempt > 0 {
+			if err := sleep(ctx, s.Backoff<<min(attempt-1, 6)); err != nil {
+				return nil, fmt.Errorf("load snapshots: %d keys still unprocessed: %w", len(req[s.table].Keys), err)
+			}
 		}
-		req := map[string]dbtypes.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
-		for attempt := 0; len(req) > 0; attempt++ {
-			if attempt > 0 {
-				if err := sleep(ctx, s.Backoff<<min(attempt-1, 6)); err != nil {
-					return nil, fmt.Errorf("load snapshots: %w", err)
-				}
-			}
-			res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-			if err != nil {
-				return nil, fmt.Errorf("load snapshots from %s: %w", s.table, err)
-			}
-			for _, item := range res.Responses[s.table] {
-				var snap Snapshot
-				if err := attributevalue.UnmarshalMap(item, &snap); err != nil {
-					return nil, fmt.Errorf("load snapshots: malformed item: %w", err)
-				}
-				out[snap.SessionID] = &snap
-			}
-			req = res.UnprocessedKeys
+		res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+		if err != nil {
+			return nil, fmt.Errorf("load snapshots from %s: %w", s.table, err)
 		}
+		for _, item := range res.Responses[s.table] {
+			var snap Snapshot
+			if err := attributevalue.UnmarshalMap(item, &snap); err != nil {
+				return nil, fmt.Errorf("load snapshots: malformed item: %w", err)
+			}
+			out = append(out, &snap)
+		}
+		req = res.UnprocessedKeys
 	}
 	return out, nil
 }
