@@ -50,7 +50,7 @@ type SessionDetail struct {
 	IdleTimeout           *int32         `json:"idleTimeout,omitempty"`
 	ExecutionTime         *float64       `json:"executionTime,omitempty"`
 	DPUSeconds            *float64       `json:"dpuSeconds,omitempty"`
-	Progress              float64        `json:"progress"`
+	Progress              *float64       `json:"progress,omitempty"`
 	SecurityConfiguration *string        `json:"securityConfiguration,omitempty"`
 	ProfileName           *string        `json:"profileName,omitempty"`
 	Connections           []string       `json:"connections,omitempty"`
@@ -154,10 +154,14 @@ func sessionDetail(s *gluetypes.Session) *SessionDetail {
 		IdleTimeout:           s.IdleTimeout,
 		ExecutionTime:         s.ExecutionTime,
 		DPUSeconds:            s.DPUSeconds,
-		Progress:              s.Progress,
 		SecurityConfiguration: s.SecurityConfiguration,
 		ProfileName:           s.ProfileName,
 		SessionType:           some(string(s.SessionType)),
+	}
+	if s.Progress != 0 {
+		// The SDK models Progress as a plain number: a missing value and 0
+		// look alike, so 0 is left out rather than invented.
+		d.Progress = &s.Progress
 	}
 	if s.Command != nil {
 		d.Command = &CommandDetail{Name: s.Command.Name, PythonVersion: s.Command.PythonVersion}
