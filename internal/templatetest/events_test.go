@@ -1,0 +1,300 @@
+package templatetest
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"sessionwatch/handler"
+)
+
+// TestInvocationPayloads proves that every sample payload for
+// `sam local invoke -e` is accepted, and means what its name says.
+func TestInvocationPayloads(t *testing.T) {
+	paths, err := filepath.Glob("../../events/*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]func(*testing.T, handler.Request){
+		"schedule-rule.json":          pollDefaults,
+		"schedule-scheduler.json":     pollDefaults,
+		"schedule-sam-generated.json": pollDefaults,
+		"poll-ids.json": func(t *testing.T, r handler.Request) {
+			if len(r.SessionIDs) == 0 {
+				t.Error("no sessionIds")
+			}
+		},
+		"track.json": func(t *testing.T, r handler.Request) {
+			if len(r.Track) == 0 {
+				t.Error("no track")
+			}
+		},
+		"untrack.json": func(t *testing.T, r handler.Request) {
+			if len(r.Untrack) == 0 {
+				t.Error("no untrack")
+			}
+		},
+		"discover-tags.json": func(t *testing.T, r handler.Request) {
+			if r.Discover == nil || !*r.Discover || r.Tags["team"] != "data" {
+				t.Errorf("got %+v, want discover with tags team=data", r)
+			}
+		},
+		"dry-run.json": func(t *testing.T, r handler.Request) {
+			if !r.DryRun {
+				t.Error("not a dry run")
+			}
+		},
+	}
+	seen := map[string]bool{}
+	for _, path := range paths {
+		name := filepath.Base(path)
+		if name == "env.json" {
+			continue // not a payload: see TestEnvVarsFile
+		}
+		seen[name] = true
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, err := handler.ParseRequest(data)
+			if err != nil {
+				t.Fatalf("rejected: %v", err)
+			}
+			check, ok := want[name]
+			if !ok {
+				t.Fatalf("no expectation for %s: add one to this test", name)
+			}
+			check(t, req)
+		})
+	}
+	for name := range want {
+		if !seen[name] {
+			t.Errorf("events/%s is missing", name)
+		}
+	}
+
+	// The three ways a schedule delivers its event differ exactly where
+	// DESIGN.md says they do.
+	shapes := []struct {
+		file       string
+		source     string
+		version    bool
+		detailKind string
+	}{
+		{"schedule-rule.json", "aws.events", true, "object"},
+		{"schedule-scheduler.json", "aws.scheduler", true, "string"},
+		{"schedule-sam-generated.json", "aws.events", false, "object"},
+	}
+	for _, sh := range shapes {
+		t.Run(sh.file+" shape", func(t *testing.T) {
+			ev := readJSON(t, "../../events/"+sh.file)
+			if ev["source"] != sh.source || ev["detail-type"] != "Scheduled Event" {
+				t.Errorf("source %v, detail-type %v", ev["source"], ev["detail-type"])
+			}
+			if _, ok := ev["version"]; ok != sh.version {
+				t.Errorf("has version: %v, want %v", ok, sh.version)
+			}
+			switch d := ev["detail"].(type) {
+			case map[string]any:
+				if sh.detailKind != "object" || len(d) != 0 {
+					t.Errorf("detail %v, want %s", d, sh.detailKind)
+				}
+			case string:
+				if sh.detailKind != "string" || d != "{}" {
+					t.Errorf("detail %q, want %s", d, sh.detailKind)
+				}
+			default:
+				t.Errorf("detail %v", d)
+			}
+		})
+	}
+}
+
+func pollDefaults(t *testing.T, r handler.Request) {
+	t.Helper()
+	if r.SessionIDs != nil || r.Track != nil || r.Untrack != nil || r.Discover != nil || r.Tags != nil || r.DryRun {
+		t.Errorf("got %+v, want a poll with the configured defaults", r)
+	}
+}
+
+// TestEnvVarsFile proves that events/env.json (`sam local invoke
+// --env-vars`, named in samconfig.toml) sets every variable the function
+// reads, for the template's function, with values that configure it.
+func TestEnvVarsFile(t *testing.T) {
+	var file map[string]map[string]string
+	data, err := os.ReadFile("../../events/env.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &file); err != nil {
+		t.Fatalf("env.json: %v", err)
+	}
+	vars, ok := file[functionID]
+	if !ok || len(file) != 1 {
+		t.Fatalf("env.json names %v, want only %s", slices.Sorted(maps.Keys(file)), functionID)
+	}
+	if got, want := slices.Sorted(maps.Keys(vars)), slices.Sorted(slices.Values(handler.Env)); !slices.Equal(got, want) {
+		t.Errorf("variables %v, want handler.Env %v", got, want)
+	}
+	cfg, err := handler.ConfigFromEnv(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatalf("env.json does not configure the function: %v", err)
+	}
+	if cfg.Table != "sessionwatch-local" {
+		t.Errorf("SNAPSHOT_TABLE = %q, want sessionwatch-local", cfg.Table)
+	}
+
+	toml, err := os.ReadFile("../../samconfig.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^env_vars\s*=\s*"events/env\.json"`).Match(toml) {
+		t.Error(`samconfig.toml does not set env_vars = "events/env.json" for local invokes`)
+	}
+	if regexp.MustCompile(`\b\d{12}\b|(?m)^\s*(region|s3_bucket)\s*=`).Match(toml) {
+		t.Error("samconfig.toml hard-codes an account id, a region or a bucket")
+	}
+}
+
+// publishedEvents reads events/published: examples of what EventBridge
+// delivers to a target, keyed by file name.
+func publishedEvents(tb testing.TB) map[string]map[string]any {
+	tb.Helper()
+	paths, err := filepath.Glob("../../events/published/*.json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := map[string]map[string]any{}
+	for _, p := range paths {
+		out[filepath.Base(p)] = readJSON(tb, p)
+	}
+	return out
+}
+
+// TestPublishedExamples proves that each example is an event the code
+// could have published: its detail decodes strictly into handler.Detail,
+// its eventId is the one handler.EventID gives that change, and its
+// envelope agrees with its detail the way DESIGN.md says.
+func TestPublishedExamples(t *testing.T) {
+	wantTypes := map[string]string{
+		"state-change.json": handler.StateChange,
+		"error.json":        handler.ErrorChange,
+		"deleted.json":      handler.Deleted,
+	}
+	envelope := []string{"account", "detail", "detail-type", "id", "region", "resources", "source", "time", "version"}
+	published := publishedEvents(t)
+	for name, detailType := range wantTypes {
+		t.Run(name, func(t *testing.T) {
+			ev, ok := published[name]
+			if !ok {
+				t.Fatalf("events/published/%s is missing", name)
+			}
+			if got := slices.Sorted(maps.Keys(ev)); !slices.Equal(got, envelope) {
+				t.Errorf("envelope fields %v, want %v", got, envelope)
+			}
+			if ev["version"] != "0" || ev["account"] != testAccount || ev["detail-type"] != detailType {
+				t.Errorf("version %v, account %v, detail-type %v", ev["version"], ev["account"], ev["detail-type"])
+			}
+			if src, _ := ev["source"].(string); src == "" || strings.HasPrefix(src, "aws.") {
+				t.Errorf("source %q", src)
+			}
+
+			raw, _ := json.Marshal(ev["detail"])
+			var d handler.Detail
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&d); err != nil {
+				t.Fatalf("detail does not decode into handler.Detail: %v", err)
+			}
+			if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(d.EventID) {
+				t.Errorf("eventId %q is not 32 hex characters", d.EventID)
+			}
+			c := handler.Change{DetailType: detailType, Status: d.Status, PreviousStatus: d.PreviousStatus,
+				ErrorMessage: d.ErrorMessage, PreviousErrorMessage: d.PreviousErrorMessage}
+			if want := handler.EventID(d.SessionID, d.Sequence, c); d.EventID != want {
+				t.Errorf("eventId %s, want handler.EventID's %s", d.EventID, want)
+			}
+			if d.Version != "1" || d.Sequence < 1 {
+				t.Errorf("version %q, sequence %d", d.Version, d.Sequence)
+			}
+			if got, want := ev["time"], d.ObservedAt.UTC().Format("2006-01-02T15:04:05Z"); got != want {
+				t.Errorf("time %v, want detail.observedAt %v", got, want)
+			}
+			wantRes := "arn:aws:glue:" + ev["region"].(string) + ":" + testAccount + ":session/" + d.SessionID
+			if got := strs(ev["resources"]); !slices.Equal(got, []string{wantRes}) {
+				t.Errorf("resources %v, want [%s]", got, wantRes)
+			}
+			wantSeverity := map[string]string{handler.ErrorChange: "ERROR", handler.Deleted: "WARN"}[detailType]
+			if detailType == handler.StateChange {
+				wantSeverity = map[string]string{"FAILED": "ERROR", "TIMEOUT": "WARN"}[deref(d.Status)]
+				if wantSeverity == "" {
+					wantSeverity = "INFO"
+				}
+			}
+			if d.Severity != wantSeverity {
+				t.Errorf("severity %s, want %s", d.Severity, wantSeverity)
+			}
+			if detailType == handler.Deleted && (d.Status != nil || d.Session != nil) {
+				t.Error("a deletion carries a status or a session")
+			}
+			if detailType != handler.Deleted && (d.Status == nil || d.Session == nil) {
+				t.Error("no status or session")
+			}
+			if strings.Contains(string(raw), "efaultArguments") {
+				t.Error("detail carries DefaultArguments")
+			}
+		})
+	}
+	for name := range published {
+		if _, ok := wantTypes[name]; !ok {
+			t.Errorf("unexpected events/published/%s: add it to this test", name)
+		}
+	}
+}
+
+// matchPattern is EventBridge's matching for the subset the sample rules
+// use: every pattern field must be present in the event, a list matches
+// when the event's value (or one of its values) equals one of its items,
+// an object matches the event's object field by field.
+func matchPattern(pattern map[string]any, event map[string]any) bool {
+	for k, p := range pattern {
+		v, ok := event[k]
+		if !ok {
+			return false
+		}
+		switch p := p.(type) {
+		case map[string]any:
+			m, ok := v.(map[string]any)
+			if !ok || !matchPattern(p, m) {
+				return false
+			}
+		case []any:
+			if !slices.ContainsFunc(asSlice(v), func(x any) bool { return slices.Contains(p, x) }) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func readJSON(tb testing.TB, path string) map[string]any {
+	tb.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(data, &v); err != nil {
+		tb.Fatalf("%s: %v", path, err)
+	}
+	return v
+}

@@ -1,0 +1,643 @@
+package templatetest
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/awslabs/goformation/v7/cloudformation/policies"
+	"github.com/awslabs/goformation/v7/cloudformation/serverless"
+
+	"sessionwatch/handler"
+	"sessionwatch/state"
+)
+
+// grants is every IAM action the code calls, and what it calls it on.
+var grants = map[string]string{
+	"glue:GetSession":       "arn:aws:glue:us-east-1:123456789012:session/*",
+	"glue:ListSessions":     "*", // IAM has no resource type for it; granted only when Discover is true
+	"dynamodb:BatchGetItem": "${SnapshotTable.Arn}",
+	"dynamodb:GetItem":      "${SnapshotTable.Arn}",
+	"dynamodb:PutItem":      "${SnapshotTable.Arn}",
+	"dynamodb:UpdateItem":   "${SnapshotTable.Arn}",
+	"events:PutEvents":      "", // the bus: depends on CreateEventBus, see TestEventBus
+}
+
+func function(tb testing.TB, s *stack) *serverless.Function {
+	tb.Helper()
+	fn, err := s.GetServerlessFunctionWithName(functionID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return fn
+}
+
+func TestFunctionBuild(t *testing.T) {
+	s := deploy(t, nil)
+	fn := function(t, s)
+
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"Runtime", deref(fn.Runtime), "provided.al2023"},
+		{"Architectures", fmt.Sprint(fn.Architectures), "[arm64]"},
+		{"Handler", deref(fn.Handler), "bootstrap"},
+		{"CodeUri", fn.CodeUri != nil && deref(fn.CodeUri.String) == ".", true},
+		{"Metadata.BuildMethod", fn.AWSCloudFormationMetadata["BuildMethod"], "makefile"},
+		{"MemorySize", derefInt(fn.MemorySize), 128},
+		{"ReservedConcurrentExecutions", derefInt(fn.ReservedConcurrentExecutions), 1},
+		{"LoggingConfig.LogFormat", s.LoggingConfig["LogFormat"], "JSON"},
+		{"LoggingConfig.LogGroup", s.LoggingConfig["LogGroup"], "${FunctionLogGroup}"},
+	}
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
+			if c.got != c.want {
+				t.Errorf("got %v, want %v", c.got, c.want)
+			}
+		})
+	}
+
+	t.Run("Timeout", func(t *testing.T) {
+		if fn.Timeout == nil {
+			t.Fatal("no Timeout: Lambda's default of 3 s leaves no time after the handler's deadline reserve")
+		}
+		timeout := time.Duration(*fn.Timeout) * time.Second
+		reserve := handler.New(handler.Config{}, nil, nil, nil, nil).DeadlineReserve
+		if timeout < 10*reserve {
+			t.Errorf("Timeout %v leaves too little time to poll before the handler's %v deadline reserve", timeout, reserve)
+		}
+		period := ratePeriod(t, fmt.Sprint(s.Params["ScheduleExpression"]))
+		if timeout >= period {
+			t.Errorf("Timeout %v is not shorter than the default schedule's period %v: runs would queue up behind ReservedConcurrentExecutions 1", timeout, period)
+		}
+	})
+
+	t.Run("LogGroup", func(t *testing.T) {
+		lg, err := s.GetLogsLogGroupWithName("FunctionLogGroup")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := asMap(asMap(asMap(asMap(s.Raw["Resources"])["FunctionLogGroup"])["Properties"])["RetentionInDays"])
+		if got, want := raw["Ref"], "LogRetentionDays"; got != want {
+			t.Errorf("RetentionInDays refers to %v, want %v", got, want)
+		}
+		if lg.RetentionInDays == nil || *lg.RetentionInDays != 30 {
+			t.Errorf("RetentionInDays = %v, want the LogRetentionDays default 30", lg.RetentionInDays)
+		}
+	})
+}
+
+// ratePeriod reads a rate(N unit) schedule expression.
+func ratePeriod(tb testing.TB, expr string) time.Duration {
+	tb.Helper()
+	m := regexp.MustCompile(`^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$`).FindStringSubmatch(expr)
+	if m == nil {
+		tb.Fatalf("default schedule %q is not a rate expression", expr)
+	}
+	n, _ := strconv.Atoi(m[1])
+	unit := map[string]time.Duration{"minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour}[strings.TrimSuffix(m[2], "s")]
+	return time.Duration(n) * unit
+}
+
+// TestMakefileTarget proves that the target `sam build` runs for
+// BuildMethod makefile exists and builds what the template declares.
+func TestMakefileTarget(t *testing.T) {
+	data, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recipe []string
+	in := false
+	for _, line := range strings.Split(string(data), "\n") {
+		switch {
+		case strings.HasPrefix(line, "build-"+functionID+":"):
+			in = true
+		case in && strings.HasPrefix(line, "\t"):
+			recipe = append(recipe, strings.TrimSpace(line))
+		case in:
+			in = false
+		}
+	}
+	if len(recipe) == 0 {
+		t.Fatalf("Makefile has no build-%s target with a recipe", functionID)
+	}
+	cmd := strings.Join(recipe, " ")
+	for _, want := range []string{
+		"CGO_ENABLED=0",
+		"GOOS=linux",
+		"GOARCH=arm64", // the template's Architectures
+		"lambda.norpc",
+		"-o $(ARTIFACTS_DIR)/bootstrap", // the template's Handler
+	} {
+		t.Run(want, func(t *testing.T) {
+			if !strings.Contains(cmd, want) {
+				t.Errorf("build-%s recipe %q lacks %q", functionID, cmd, want)
+			}
+		})
+	}
+	t.Run("-tags lambda.norpc", func(t *testing.T) {
+		if !regexp.MustCompile(`-tags[ =]"?[^ ]*\blambda\.norpc\b`).MatchString(cmd) {
+			t.Errorf("lambda.norpc is not passed as a build tag in %q", cmd)
+		}
+	})
+}
+
+func TestEnvironment(t *testing.T) {
+	s := deploy(t, nil)
+	fn := function(t, s)
+	if fn.Environment == nil {
+		t.Fatal("function has no Environment")
+	}
+	vars := fn.Environment.Variables
+
+	t.Run("names equal handler.Env", func(t *testing.T) {
+		got := slices.Sorted(maps.Keys(vars))
+		want := slices.Sorted(slices.Values(handler.Env))
+		if !slices.Equal(got, want) {
+			t.Errorf("got %v, want %v", got, want)
+		}
+	})
+
+	t.Run("values come from parameters and resources", func(t *testing.T) {
+		raw := asMap(asMap(asMap(asMap(asMap(asMap(s.Raw["Resources"])[functionID])["Properties"])["Environment"])["Variables"]))
+		params := asMap(s.Raw["Parameters"])
+		for name, v := range raw {
+			switch name {
+			case "SNAPSHOT_TABLE":
+				if got, want := vars[name], "${SnapshotTable}"; got != want {
+					t.Errorf("%s = %q, want %q", name, got, want)
+				}
+			case "EVENT_BUS_NAME":
+				// Checked in TestEventBus for both CreateEventBus values.
+			default:
+				ref, ok := asMap(v)["Ref"].(string)
+				if _, isParam := params[ref]; !ok || !isParam {
+					t.Errorf("%s = %v, want a Ref to a parameter", name, v)
+				}
+			}
+		}
+	})
+
+	t.Run("defaults are a valid configuration", func(t *testing.T) {
+		cfg, err := handler.ConfigFromEnv(func(k string) string { return vars[k] })
+		if err != nil {
+			t.Fatalf("the template's defaults do not configure the function: %v", err)
+		}
+		if cfg.Source != "sessionwatch" || cfg.EventBus != "default" || cfg.Discover ||
+			cfg.MaxConcurrency != 8 || cfg.RetentionDays != 30 || len(cfg.SessionIDs) != 0 {
+			t.Errorf("defaults differ from DESIGN.md's: %+v", cfg)
+		}
+	})
+}
+
+// statements returns the function's policy statements. Every entry of
+// Policies must be an inline policy document: no managed policy names and
+// no SAM policy templates, so that this test sees every grant.
+func statements(tb testing.TB, s *stack, fn *serverless.Function) []map[string]any {
+	tb.Helper()
+	raw := asSlice(asMap(asMap(asMap(s.Raw["Resources"])[functionID])["Properties"])["Policies"])
+	for i, p := range raw {
+		if _, ok := asMap(p)["Statement"]; !ok {
+			tb.Fatalf("Policies[%d] is %v, not a policy document with explicit statements", i, p)
+		}
+	}
+	if fn.Policies == nil || fn.Policies.IAMPolicyDocumentArray == nil || len(*fn.Policies.IAMPolicyDocumentArray) != len(raw) {
+		tb.Fatal("goformation did not read Policies as a list of policy documents")
+	}
+	var out []map[string]any
+	for _, doc := range *fn.Policies.IAMPolicyDocumentArray {
+		for _, st := range doc.Statement {
+			out = append(out, asMap(st))
+		}
+	}
+	return out
+}
+
+func TestPolicies(t *testing.T) {
+	for _, tc := range []struct{ createBus, discover string }{{"false", "false"}, {"true", "false"}, {"false", "true"}} {
+		createBus := tc.createBus
+		t.Run("CreateEventBus="+createBus+",Discover="+tc.discover, func(t *testing.T) {
+			params := map[string]any{"CreateEventBus": createBus, "Discover": tc.discover}
+			if createBus == "true" {
+				params["EventBusName"] = "sessionwatch"
+			}
+			s := deploy(t, params)
+			busArn := map[string]string{
+				"false": "arn:aws:events:us-east-1:123456789012:event-bus/default",
+				"true":  "${EventBus.Arn}",
+			}[createBus]
+
+			granted := map[string][]string{}
+			for i, st := range statements(t, s, function(t, s)) {
+				for _, key := range []string{"NotAction", "NotResource", "NotPrincipal"} {
+					if _, ok := st[key]; ok {
+						t.Errorf("statement %d uses %s", i, key)
+					}
+				}
+				if st["Effect"] != "Allow" {
+					t.Errorf("statement %d: Effect %v, want Allow", i, st["Effect"])
+				}
+				resources := strs(st["Resource"])
+				if len(resources) == 0 {
+					t.Errorf("statement %d has no Resource", i)
+				}
+				for _, r := range resources {
+					listOnly := slices.Equal(strs(st["Action"]), []string{"glue:ListSessions"})
+					if (r == "*" && !listOnly) || strings.HasSuffix(r, ":*") && strings.Count(r, ":") < 5 {
+						t.Errorf("statement %d grants %v on %q", i, st["Action"], r)
+					}
+				}
+				for _, a := range strs(st["Action"]) {
+					want, ok := grants[a]
+					if !ok {
+						t.Errorf("statement %d grants %s, which the code never calls", i, a)
+						continue
+					}
+					if a == "events:PutEvents" {
+						want = busArn
+					}
+					if !slices.Equal(resources, []string{want}) {
+						t.Errorf("%s granted on %v, want only %s", a, resources, want)
+					}
+					granted[a] = append(granted[a], resources...)
+				}
+			}
+			for a := range grants {
+				_, ok := granted[a]
+				switch {
+				case a == "glue:ListSessions" && ok != (tc.discover == "true"):
+					t.Errorf("glue:ListSessions granted: %v, want only when Discover is true", ok)
+				case a != "glue:ListSessions" && !ok:
+					t.Errorf("%s is not granted: the code calls it", a)
+				}
+			}
+		})
+	}
+}
+
+func TestTable(t *testing.T) {
+	s := deploy(t, nil)
+	tbl, err := s.GetDynamoDBTableWithName("SnapshotTable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"KeySchema", len(tbl.KeySchema) == 1 &&
+			tbl.KeySchema[0].AttributeName == "SessionId" && tbl.KeySchema[0].KeyType == "HASH", true},
+		{"AttributeDefinitions", len(tbl.AttributeDefinitions) == 1 &&
+			tbl.AttributeDefinitions[0].AttributeName == "SessionId" && tbl.AttributeDefinitions[0].AttributeType == "S", true},
+		{"BillingMode", deref(tbl.BillingMode), "PAY_PER_REQUEST"},
+		{"TTL", tbl.TimeToLiveSpecification != nil && tbl.TimeToLiveSpecification.Enabled &&
+			deref(tbl.TimeToLiveSpecification.AttributeName) == "ExpiresAt", true},
+		{"SSE", tbl.SSESpecification != nil && tbl.SSESpecification.SSEEnabled, true},
+		{"PITR", tbl.PointInTimeRecoverySpecification != nil &&
+			derefBool(tbl.PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled), true},
+		{"DeletionPolicy", tbl.AWSCloudFormationDeletionPolicy, policies.DeletionPolicy("Retain")},
+		{"UpdateReplacePolicy", tbl.AWSCloudFormationUpdateReplacePolicy, policies.UpdateReplacePolicy("Retain")},
+		{"no indexes", len(tbl.GlobalSecondaryIndexes) + len(tbl.LocalSecondaryIndexes), 0},
+	}
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
+			if c.got != c.want {
+				t.Errorf("got %v, want %v", c.got, c.want)
+			}
+		})
+	}
+
+	t.Run("DeletionProtectionEnabled follows its parameter", func(t *testing.T) {
+		for param, want := range map[string]bool{"true": true, "false": false} {
+			tbl, err := deploy(t, map[string]any{"TableDeletionProtection": param}).GetDynamoDBTableWithName("SnapshotTable")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tbl.DeletionProtectionEnabled; got == nil || *got != want {
+				t.Errorf("TableDeletionProtection=%s: got %v, want %v", param, got, want)
+			}
+		}
+	})
+
+	// The key and the TTL attribute are the names the store writes.
+	t.Run("store item names", func(t *testing.T) {
+		item, err := attributevalue.MarshalMap(state.Snapshot{SessionID: "s-1", Status: "FAILED", ExpiresAt: 1790000000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := item["SessionId"].(*dbtypes.AttributeValueMemberS); !ok {
+			t.Errorf("a snapshot item has no string SessionId: %v", item)
+		}
+		if _, ok := item["ExpiresAt"].(*dbtypes.AttributeValueMemberN); !ok {
+			t.Errorf("a snapshot item has no number ExpiresAt for the TTL: %v", item)
+		}
+	})
+}
+
+func TestEventBus(t *testing.T) {
+	cases := []struct {
+		name    string
+		params  map[string]any
+		bus     string // EVENT_BUS_NAME and every rule's EventBusName
+		created bool
+	}{
+		{"existing default bus", map[string]any{"EnableSampleRules": "true"}, "default", false},
+		{"existing custom bus", map[string]any{"EnableSampleRules": "true", "EventBusName": "data-platform"}, "data-platform", false},
+		{"created bus", map[string]any{"EnableSampleRules": "true", "CreateEventBus": "true", "EventBusName": "sessionwatch"}, "${EventBus}", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := deploy(t, c.params)
+			if got := function(t, s).Environment.Variables["EVENT_BUS_NAME"]; got != c.bus {
+				t.Errorf("EVENT_BUS_NAME = %q, want %q", got, c.bus)
+			}
+			bus, err := s.GetEventsEventBusWithName("EventBus")
+			if c.created != (err == nil) {
+				t.Errorf("EventBus created: %v, want %v", err == nil, c.created)
+			}
+			if c.created && bus != nil && bus.Name != c.params["EventBusName"] {
+				t.Errorf("created bus is named %q, want %q", bus.Name, c.params["EventBusName"])
+			}
+			for _, id := range []string{"FailedSessionsRule", "SessionErrorsRule", "AuditTrailRule"} {
+				rule, err := s.GetEventsRuleWithName(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := deref(rule.EventBusName); got != c.bus {
+					t.Errorf("%s is on bus %q, want the bus sessionwatch publishes to, %q", id, got, c.bus)
+				}
+			}
+		})
+	}
+}
+
+func TestSchedule(t *testing.T) {
+	schedule := func(tb testing.TB, s *stack) *serverless.Function_ScheduleEvent {
+		tb.Helper()
+		var found []*serverless.Function_ScheduleEvent
+		for _, ev := range function(tb, s).Events {
+			if ev.Type == "Schedule" && ev.Properties != nil && ev.Properties.ScheduleEvent != nil {
+				found = append(found, ev.Properties.ScheduleEvent)
+			}
+		}
+		if len(found) != 1 {
+			tb.Fatalf("function has %d Schedule events, want 1", len(found))
+		}
+		return found[0]
+	}
+
+	t.Run("defaults", func(t *testing.T) {
+		s := deploy(t, nil)
+		ev := schedule(t, s)
+		if got, want := ev.Schedule, "rate(5 minutes)"; got != want {
+			t.Errorf("Schedule = %q, want %q", got, want)
+		}
+		if ev.Input != nil {
+			t.Errorf("Input = %q, want none: an empty ScheduleInput sends the scheduled event", *ev.Input)
+		}
+	})
+
+	t.Run("ScheduleInput default parses", func(t *testing.T) {
+		def := fmt.Sprint(asMap(asMap(deploy(t, nil).Raw["Parameters"])["ScheduleInput"])["Default"])
+		if _, err := handler.ParseRequest([]byte(def)); err != nil {
+			t.Errorf("ScheduleInput default %q: %v", def, err)
+		}
+	})
+
+	t.Run("ScheduleInput becomes the Input", func(t *testing.T) {
+		input := `{"discover": true, "tags": {"team": "data"}}`
+		ev := schedule(t, deploy(t, map[string]any{"ScheduleInput": input}))
+		if ev.Input == nil || *ev.Input != input {
+			t.Fatalf("Input = %v, want %q", ev.Input, input)
+		}
+		if _, err := handler.ParseRequest([]byte(*ev.Input)); err != nil {
+			t.Errorf("the handler rejects the schedule's Input: %v", err)
+		}
+	})
+}
+
+func TestFailureHandling(t *testing.T) {
+	s := deploy(t, map[string]any{"AlarmEmail": "ops@example.com"})
+	fn := function(t, s)
+
+	t.Run("EventInvokeConfig", func(t *testing.T) {
+		c := fn.EventInvokeConfig
+		if c == nil || c.DestinationConfig == nil || c.DestinationConfig.OnFailure == nil {
+			t.Fatal("no EventInvokeConfig with an OnFailure destination")
+		}
+		if got := derefInt(c.MaximumRetryAttempts); got != 1 {
+			t.Errorf("MaximumRetryAttempts = %d, want 1", got)
+		}
+		if got := c.DestinationConfig.OnFailure; deref(got.Type) != "SQS" || got.Destination != "${DeadLetterQueue.Arn}" {
+			t.Errorf("OnFailure = %s %s, want SQS ${DeadLetterQueue.Arn}", deref(got.Type), got.Destination)
+		}
+	})
+
+	t.Run("dead-letter queue encrypted", func(t *testing.T) {
+		q, err := s.GetSQSQueueWithName("DeadLetterQueue")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !derefBool(q.SqsManagedSseEnabled) && q.KmsMasterKeyId == nil {
+			t.Error("the dead-letter queue is not encrypted")
+		}
+	})
+
+	alarms := []struct {
+		id, namespace, metric, dimension, value string
+	}{
+		{"DeadLetterAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${DeadLetterQueue.QueueName}"},
+		{"ErrorsAlarm", "AWS/Lambda", "Errors", "FunctionName", "${" + functionID + "}"},
+	}
+	for _, a := range alarms {
+		t.Run(a.id, func(t *testing.T) {
+			al, err := s.GetCloudWatchAlarmWithName(a.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if deref(al.Namespace) != a.namespace || deref(al.MetricName) != a.metric {
+				t.Errorf("metric %s/%s, want %s/%s", deref(al.Namespace), deref(al.MetricName), a.namespace, a.metric)
+			}
+			if len(al.Dimensions) != 1 || al.Dimensions[0].Name != a.dimension || al.Dimensions[0].Value != a.value {
+				t.Errorf("dimensions %v, want %s=%s", al.Dimensions, a.dimension, a.value)
+			}
+			if al.ComparisonOperator != "GreaterThanThreshold" || al.Threshold == nil || *al.Threshold != 0 {
+				t.Errorf("alarms on %s %v, want > 0", al.ComparisonOperator, al.Threshold)
+			}
+			if !slices.Contains(al.AlarmActions, "${AlarmTopic}") {
+				t.Errorf("AlarmActions %v do not notify AlarmTopic", al.AlarmActions)
+			}
+		})
+	}
+
+	t.Run("AlarmEmail subscribes", func(t *testing.T) {
+		sub, err := s.GetSNSSubscriptionWithName("AlarmEmailSubscription")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sub.Protocol != "email" || deref(sub.Endpoint) != "ops@example.com" || sub.TopicArn != "${AlarmTopic}" {
+			t.Errorf("subscription %s %s to %s", sub.Protocol, deref(sub.Endpoint), sub.TopicArn)
+		}
+		if _, err := deploy(t, nil).GetSNSSubscriptionWithName("AlarmEmailSubscription"); err == nil {
+			t.Error("an empty AlarmEmail still subscribes")
+		}
+	})
+}
+
+func TestSampleRules(t *testing.T) {
+	t.Run("off by default", func(t *testing.T) {
+		s := deploy(t, nil)
+		for _, id := range []string{"FailedSessionsRule", "SessionErrorsRule", "AuditTrailRule", "SessionAlertTopic", "AuditLogGroup"} {
+			if _, ok := s.Resolved[id]; ok {
+				t.Errorf("%s is created without EnableSampleRules", id)
+			}
+		}
+	})
+
+	s := deploy(t, map[string]any{"EnableSampleRules": "true"})
+	source := fmt.Sprint(s.Params["EventSource"])
+	published := publishedEvents(t)
+
+	rules := []struct {
+		id      string
+		pattern string
+		target  string
+		matches []string // the events/published examples it matches
+	}{
+		{"FailedSessionsRule", `{"source":["` + source + `"],"detail-type":["Glue Session State Change"],"detail":{"status":["FAILED","TIMEOUT"]}}`,
+			"${SessionAlertTopic}", []string{"state-change.json"}},
+		{"SessionErrorsRule", `{"source":["` + source + `"],"detail-type":["Glue Session Error"]}`,
+			"${SessionAlertTopic}", []string{"error.json"}},
+		{"AuditTrailRule", `{"source":["` + source + `"]}`,
+			"${AuditLogGroup.Arn}", []string{"deleted.json", "error.json", "state-change.json"}},
+	}
+	for _, r := range rules {
+		t.Run(r.id, func(t *testing.T) {
+			rule, err := s.GetEventsRuleWithName(r.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := json.Marshal(rule.EventPattern)
+			var want any
+			if err := json.Unmarshal([]byte(r.pattern), &want); err != nil {
+				t.Fatal(err)
+			}
+			wantJSON, _ := json.Marshal(want)
+			if string(got) != string(wantJSON) {
+				t.Errorf("EventPattern = %s, want %s", got, wantJSON)
+			}
+			if len(rule.Targets) != 1 || rule.Targets[0].Arn != r.target {
+				t.Errorf("Targets = %+v, want only %s", rule.Targets, r.target)
+			}
+			var matched []string
+			for _, name := range slices.Sorted(maps.Keys(published)) {
+				if matchPattern(asMap(rule.EventPattern), published[name]) {
+					matched = append(matched, name)
+				}
+			}
+			if !slices.Equal(matched, r.matches) {
+				t.Errorf("matches the published examples %v, want %v", matched, r.matches)
+			}
+		})
+	}
+
+	t.Run("SessionAlertTopicPolicy", func(t *testing.T) {
+		p, err := s.GetSNSTopicPolicyWithName("SessionAlertTopicPolicy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(p.Topics, []string{"${SessionAlertTopic}"}) {
+			t.Errorf("Topics = %v", p.Topics)
+		}
+		sts := asSlice(asMap(p.PolicyDocument)["Statement"])
+		if len(sts) != 1 {
+			t.Fatalf("%d statements, want 1", len(sts))
+		}
+		st := asMap(sts[0])
+		if got := asMap(st["Principal"])["Service"]; got != "events.amazonaws.com" {
+			t.Errorf("Principal service %v, want events.amazonaws.com", got)
+		}
+		if got := strs(st["Action"]); !slices.Equal(got, []string{"sns:Publish"}) {
+			t.Errorf("Action %v, want sns:Publish", got)
+		}
+		arns := strs(asMap(asMap(st["Condition"])["ArnEquals"])["aws:SourceArn"])
+		if want := []string{"${FailedSessionsRule.Arn}", "${SessionErrorsRule.Arn}"}; !slices.Equal(arns, want) {
+			t.Errorf("aws:SourceArn %v, want %v", arns, want)
+		}
+	})
+
+	t.Run("audit log group", func(t *testing.T) {
+		lg, err := s.GetLogsLogGroupWithName("AuditLogGroup")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := deref(lg.LogGroupName), "/aws/events/"+testStack+"-sessionwatch-audit"; got != want {
+			t.Errorf("LogGroupName = %q, want %q", got, want)
+		}
+		rp, err := s.GetLogsResourcePolicyWithName("AuditLogResourcePolicy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(rp.PolicyDocument), &doc); err != nil {
+			t.Fatalf("PolicyDocument is not JSON: %v\n%s", err, rp.PolicyDocument)
+		}
+		st := asMap(asSlice(doc["Statement"])[0])
+		if !slices.Contains(strs(asMap(st["Principal"])["Service"]), "events.amazonaws.com") {
+			t.Errorf("Principal %v does not let EventBridge write", st["Principal"])
+		}
+		if got := strs(st["Resource"]); !slices.Equal(got, []string{"${AuditLogGroup.Arn}"}) {
+			t.Errorf("Resource %v, want the audit log group only", got)
+		}
+	})
+}
+
+func TestParametersAndOutputs(t *testing.T) {
+	s := deploy(t, map[string]any{"EnableSampleRules": "true"})
+	for name, p := range s.Parameters {
+		t.Run("parameter "+name, func(t *testing.T) {
+			if p.Description == nil || *p.Description == "" {
+				t.Error("no Description")
+			}
+			if def := fmt.Sprint(p.Default); (def == "true" || def == "false") && len(p.AllowedValues) == 0 {
+				t.Error("a boolean parameter without AllowedValues")
+			}
+		})
+	}
+	for _, name := range []string{
+		"FunctionName", "FunctionArn", "SnapshotTableName", "EventBusName", "EventBusArn",
+		"AlarmTopicArn", "SessionAlertTopicArn", "AuditLogGroupName",
+	} {
+		t.Run("output "+name, func(t *testing.T) {
+			if _, ok := s.Outputs[name]; !ok {
+				t.Error("missing")
+			}
+		})
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func derefInt(n *int) int {
+	if n == nil {
+		return 0
+	}
+	return *n
+}
+
+func derefBool(b *bool) bool { return b != nil && *b }
