@@ -16,7 +16,9 @@ const (
 // Change is one thing a poll observed about a session. Nil pointers are
 // "none": no status (first sighting, deletion) or no error message.
 type Change struct {
-	DetailType           string
+	DetailType string
+	// First is set when the session is seen for the first time.
+	First                bool
 	Status               *string
 	PreviousStatus       *string
 	ErrorMessage         *string
@@ -46,13 +48,13 @@ func Diff(prev *state.Snapshot, cur *gluetypes.Session) []Change {
 	var changes []Change
 	if first || status != prev.Status {
 		changes = append(changes, Change{
-			DetailType: StateChange, Status: some(status), PreviousStatus: prevStatus,
+			DetailType: StateChange, First: first, Status: some(status), PreviousStatus: prevStatus,
 			ErrorMessage: some(errMsg), PreviousErrorMessage: prevErr,
 		})
 	}
-	if errMsg != "" && (first || errMsg != prev.ErrorMessage) {
+	if errMsg != "" && (first || !prev.SameError(errMsg)) {
 		changes = append(changes, Change{
-			DetailType: ErrorChange, Status: some(status), PreviousStatus: prevStatus,
+			DetailType: ErrorChange, First: first, Status: some(status), PreviousStatus: prevStatus,
 			ErrorMessage: some(errMsg), PreviousErrorMessage: prevErr,
 		})
 	}

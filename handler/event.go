@@ -91,7 +91,7 @@ func message(id string, c Change) string {
 	case ErrorChange:
 		return fmt.Sprintf("Session %s reported an error in status %s", id, status)
 	}
-	if c.PreviousStatus == nil {
+	if c.First {
 		return fmt.Sprintf("Session %s first seen in %s", id, status)
 	}
 	return fmt.Sprintf("Session %s changed from %s to %s", id, prev, status)
@@ -248,4 +248,14 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// refit cuts a stored detail again to fit in limit bytes. Its eventId and
+// every other field stay as they were.
+func refit(detail string, limit int) string {
+	var d Detail
+	if err := json.Unmarshal([]byte(detail), &d); err != nil {
+		return detail // not ours to cut; EventBridge will say what is wrong
+	}
+	return fit(d, limit)
 }

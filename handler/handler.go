@@ -37,6 +37,10 @@ var _ Glue = (*glue.Client)(nil)
 // APIs throttle far sooner than DynamoDB on-demand or PutEvents.
 const AWSConcurrency = 16
 
+// ListPageSize is the MaxResults of every ListSessions call: Glue's
+// largest page, so discovery makes as few calls as it can.
+const ListPageSize = 1000
+
 // Handler runs polls. Build it once at cold start with New; it is safe for
 // concurrent use.
 type Handler struct {
@@ -151,7 +155,9 @@ func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 	res.Watched = len(sessions)
 	h.fetch(ctx, sessions, res)
 
-	at := h.Now().UTC()
+	// EventBridge keeps an event's time to the second: observedAt does too,
+	// so the two stay equal.
+	at := h.Now().UTC().Truncate(time.Second)
 	resources := resourcesFor(ctx)
 	var all []*outgoing
 	for _, s := range sessions {
@@ -292,7 +298,7 @@ func (h *Handler) registry(ctx context.Context, req Request) ([]string, error) {
 // pages; on a failure, the pages read so far and the error.
 func (h *Handler) list(ctx context.Context, tags map[string]string) ([]gluetypes.Session, error) {
 	var out []gluetypes.Session
-	in := &glue.ListSessionsInput{Tags: tags, RequestOrigin: h.origin()}
+	in := &glue.ListSessionsInput{Tags: tags, RequestOrigin: h.origin(), MaxResults: aws.Int32(ListPageSize)}
 	p := glue.NewListSessionsPaginator(h.glue, in)
 	for page := 1; p.HasMorePages(); page++ {
 		res, err := p.NextPage(ctx)
@@ -374,64 +380,61 @@ func (h *Handler) fetch(ctx context.Context, sessions []*session, res *Result) {
 // the events to publish: the earlier unpublished ones, then the new ones.
 func (h *Handler) diff(s *session, at time.Time, resources func(string) []string) {
 	for _, ev := range pendingOf(s.prev) {
-		s.out = append(s.out, &outgoing{ev: ev, resources: resources(s.id)})
+		s.out = append(s.out, &outgoing{session: s.id, ev: ev, resources: resources(s.id)})
 	}
-	if !s.polled {
-		if len(s.out) > 0 {
-			s.next = clone(s.prev)
+	next, changed := clone(s.prev), false
+	if s.polled {
+		next, changed = h.advance(s.id, s.prev, s.cur, at)
+		for _, c := range Diff(s.prev, s.cur) {
+			next.Sequence++
+			d := buildDetail(s.id, next.Sequence, c, s.prev, s.cur, at)
+			res := resources(s.id)
+			ev := state.Event{
+				DetailType: c.DetailType,
+				EventID:    d.EventID,
+				Time:       at,
+				Detail:     fit(d, MaxEntrySize-entrySize(h.cfg.Source, c.DetailType, "", res)),
+			}
+			s.out = append(s.out, &outgoing{session: s.id, ev: ev, resources: res})
 		}
-		return
 	}
-	changes := Diff(s.prev, s.cur)
-	next := clone(s.prev)
+	if changed || len(s.out) > 0 {
+		s.next = next
+	}
+}
+
+// advance returns the snapshot after observing cur (nil: not found) at
+// at, and whether it differs from prev.
+func (h *Handler) advance(id string, prev *state.Snapshot, cur *gluetypes.Session, at time.Time) (*state.Snapshot, bool) {
+	next := clone(prev)
 	if next == nil {
-		next = &state.Snapshot{SessionID: s.id}
+		next = &state.Snapshot{SessionID: id}
 	}
-	if s.cur == nil {
-		if s.prev == nil || s.prev.Deleted {
-			s.next = nil
-			if len(s.out) > 0 {
-				s.next = next
-			}
-			return
+	known := prev != nil && !prev.Deleted
+	if cur == nil {
+		if !known {
+			return next, false
 		}
-		next.Deleted = true
+		next.Deleted, next.ObservedAt, next.ExpiresAt = true, at, h.expiry(at)
+		return next, true
+	}
+	status, errMsg := string(cur.Status), aws.ToString(cur.ErrorMessage)
+	if known && status == prev.Status && prev.SameError(errMsg) {
+		return next, false
+	}
+	if !known || status != prev.Status || (errMsg != "" && !prev.SameError(errMsg)) {
 		next.ObservedAt = at
-		next.ExpiresAt = h.expiry(at)
-	} else {
-		status, errMsg := string(s.cur.Status), aws.ToString(s.cur.ErrorMessage)
-		if s.prev != nil && !s.prev.Deleted && status == s.prev.Status && errMsg == s.prev.ErrorMessage {
-			if len(s.out) > 0 {
-				s.next = next
-			}
-			return
-		}
-		next.Deleted = false
-		if s.prev == nil || s.prev.Deleted || status != s.prev.Status || (errMsg != "" && errMsg != s.prev.ErrorMessage) {
-			next.ObservedAt = at
-		}
-		next.Status, next.ErrorMessage = status, errMsg
-		if state.IsFinished(status) && next.ExpiresAt == 0 {
-			finished := at
-			if s.cur.CompletedOn != nil {
-				finished = *s.cur.CompletedOn
-			}
-			next.ExpiresAt = h.expiry(finished)
-		}
 	}
-	for _, c := range changes {
-		next.Sequence++
-		d := buildDetail(s.id, next.Sequence, c, s.prev, s.cur, at)
-		res := resources(s.id)
-		ev := state.Event{
-			DetailType: c.DetailType,
-			EventID:    d.EventID,
-			Time:       at,
-			Detail:     fit(d, MaxEntrySize-entrySize(h.cfg.Source, c.DetailType, "", res)),
+	next.Deleted, next.Status = false, status
+	next.SetError(errMsg)
+	if state.IsFinished(status) && next.ExpiresAt == 0 {
+		finished := at
+		if cur.CompletedOn != nil {
+			finished = *cur.CompletedOn
 		}
-		s.out = append(s.out, &outgoing{ev: ev, resources: res})
+		next.ExpiresAt = h.expiry(finished)
 	}
-	s.next = next
+	return next, true
 }
 
 func (h *Handler) expiry(t time.Time) int64 {
@@ -456,9 +459,13 @@ func clone(s *state.Snapshot) *state.Snapshot {
 	return &c
 }
 
+// MaxPendingBytes bounds the event details a snapshot keeps, so the item
+// stays under DynamoDB's 400 KB: when they would exceed it, each is cut to
+// its share (the same truncation that fits an entry into PutEvents).
+const MaxPendingBytes = 300 * 1024
+
 // save writes every changed snapshot, keeping its unpublished events in
-// it, at most MaxConcurrency writes at once. It fails only when no write
-// succeeded at all.
+// it. It fails only when no write succeeded at all.
 func (h *Handler) save(ctx context.Context, sessions []*session, res *Result) error {
 	var mu sync.Mutex
 	var failures []error
@@ -470,29 +477,35 @@ func (h *Handler) save(ctx context.Context, sessions []*session, res *Result) er
 			continue
 		}
 		writes++
+		var unpublished []state.Event
 		for _, o := range s.out {
 			if o.err != nil {
-				s.next.Pending = append(s.next.Pending, o.ev)
+				unpublished = append(unpublished, o.ev)
 			}
 		}
+		s.next.Pending = bounded(unpublished)
 		g.Go(func() error {
-			read := int64(0)
-			if s.prev != nil {
-				read = s.prev.Version
+			err := h.store.Save(ctx, s.next, versionOf(s.prev))
+			conflict := errors.Is(err, state.ErrConflict)
+			if conflict && len(unpublished) > 0 {
+				// Another run saved first, but what this run observed and
+				// could not publish must not be lost: keep it in theirs.
+				err = h.keep(ctx, s.id, unpublished)
 			}
-			err := h.store.Save(ctx, s.next, read)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
 			case err == nil:
-				res.Pending += len(s.next.Pending)
-			case errors.Is(err, state.ErrConflict):
-				res.Conflicts++
-				h.Logger.InfoContext(ctx, "another run saved the session first", "sessionId", s.id)
+				res.Pending += len(unpublished)
+			case errors.Is(err, state.ErrConflict) && len(unpublished) == 0:
 			default:
 				failures = append(failures, err)
 				res.Errors = append(res.Errors, SessionError{SessionID: s.id, Error: err.Error()})
 				h.Logger.ErrorContext(ctx, "session not saved", "sessionId", s.id, "error", err)
+			}
+			if conflict {
+				res.Conflicts++
+				h.Logger.InfoContext(ctx, "another run saved the session first", "sessionId", s.id)
 			}
 			return nil
 		})
@@ -502,6 +515,61 @@ func (h *Handler) save(ctx context.Context, sessions []*session, res *Result) er
 		return fmt.Errorf("save snapshots: all %d writes failed: %w", writes, failures[0])
 	}
 	return nil
+}
+
+// keep adds events to the pending events of the session's stored snapshot,
+// re-reading it after each conflict.
+func (h *Handler) keep(ctx context.Context, id string, events []state.Event) error {
+	var err error
+	for range 5 {
+		var snaps map[string]*state.Snapshot
+		if snaps, err = h.store.Load(ctx, []string{id}); err != nil {
+			return err
+		}
+		cur := snaps[id]
+		next := clone(cur)
+		if next == nil {
+			next = &state.Snapshot{SessionID: id}
+		}
+		merged := pendingOf(cur)
+		for _, ev := range events {
+			if !slices.ContainsFunc(merged, func(p state.Event) bool { return p.EventID == ev.EventID }) {
+				merged = append(merged, ev)
+			}
+		}
+		next.Pending = bounded(merged)
+		if err = h.store.Save(ctx, next, versionOf(cur)); !errors.Is(err, state.ErrConflict) {
+			return err
+		}
+	}
+	return err
+}
+
+func versionOf(s *state.Snapshot) int64 {
+	if s == nil {
+		return 0
+	}
+	return s.Version
+}
+
+// bounded cuts the details of events to share MaxPendingBytes when they
+// would exceed it.
+func bounded(events []state.Event) []state.Event {
+	total := 0
+	for _, ev := range events {
+		total += len(ev.Detail)
+	}
+	if total <= MaxPendingBytes {
+		return events
+	}
+	share := MaxPendingBytes / len(events)
+	out := slices.Clone(events)
+	for i := range out {
+		if len(out[i].Detail) > share {
+			out[i].Detail = refit(out[i].Detail, share)
+		}
+	}
+	return out
 }
 
 func (h *Handler) summary(ctx context.Context, res *Result, start time.Time) {

@@ -37,6 +37,9 @@ func badInput(format string, args ...any) error {
 	return &InputError{Reason: fmt.Sprintf(format, args...)}
 }
 
+// envelopeFields are the top-level fields of an EventBridge event.
+var envelopeFields = []string{"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail", "replay-name"}
+
 var requestFields = []string{"sessionIds", "track", "untrack", "discover", "tags", "dryRun"}
 
 // ParseRequest reads an invocation payload: an EventBridge event (a rule's
@@ -46,7 +49,7 @@ var requestFields = []string{"sessionIds", "track", "untrack", "discover", "tags
 func ParseRequest(payload []byte) (Request, error) {
 	var req Request
 	payload = bytes.TrimSpace(payload)
-	if len(payload) == 0 || string(payload) == "null" {
+	if len(payload) == 0 {
 		return req, nil
 	}
 	if !utf8.Valid(payload) {
@@ -63,6 +66,11 @@ func ParseRequest(payload []byte) (Request, error) {
 		return req, badInput("payload is not valid JSON: %v", err)
 	}
 	if isEventBridgeEvent(fields) {
+		for name := range fields {
+			if !slices.Contains(envelopeFields, name) {
+				return req, badInput("unknown field %q in an EventBridge event (a poll request goes in a schedule's Input, not beside the event's fields)", name)
+			}
+		}
 		return req, nil
 	}
 	for name, raw := range fields {

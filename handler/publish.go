@@ -34,6 +34,7 @@ var retryableEntryErrors = map[string]bool{
 
 // outgoing is one event on its way to EventBridge.
 type outgoing struct {
+	session   string
 	ev        state.Event
 	resources []string
 	err       error // nil once published
@@ -56,6 +57,11 @@ func (p *publisher) publish(ctx context.Context, events []*outgoing) {
 	todo := events
 	for _, o := range todo {
 		o.err = errors.New("not sent")
+		if limit := MaxEntrySize - p.size(&outgoing{ev: state.Event{DetailType: o.ev.DetailType}, resources: o.resources}); len(o.ev.Detail) > limit {
+			// Kept by a run that added no resources, or under another
+			// source: cut again to fit this entry.
+			o.ev.Detail = refit(o.ev.Detail, limit)
+		}
 	}
 	for attempt := 0; len(todo) > 0 && attempt <= p.retries; attempt++ {
 		if attempt > 0 && sleep(ctx, p.backoff<<(attempt-1)) != nil {
@@ -65,12 +71,14 @@ func (p *publisher) publish(ctx context.Context, events []*outgoing) {
 		var again []*outgoing
 		g := errgroup.Group{}
 		g.SetLimit(p.parallel)
-		for _, batch := range p.batches(todo) {
+		for _, chain := range chains(p.batches(todo)) {
 			g.Go(func() error {
-				retry := p.send(ctx, batch)
-				mu.Lock()
-				again = append(again, retry...)
-				mu.Unlock()
+				for _, batch := range chain {
+					retry := p.send(ctx, batch)
+					mu.Lock()
+					again = append(again, retry...)
+					mu.Unlock()
+				}
 				return nil
 			})
 		}
@@ -145,6 +153,21 @@ func (p *publisher) batches(events []*outgoing) [][]*outgoing {
 	}
 	if len(cur) > 0 {
 		out = append(out, cur)
+	}
+	return out
+}
+
+// chains groups batches so that batches sharing a session are sent one
+// after the other, in order: a session's events reach EventBridge in
+// sequence order, while unrelated batches go in parallel.
+func chains(batches [][]*outgoing) [][][]*outgoing {
+	var out [][][]*outgoing
+	for i, b := range batches {
+		if i > 0 && batches[i-1][len(batches[i-1])-1].session == b[0].session {
+			out[len(out)-1] = append(out[len(out)-1], b)
+			continue
+		}
+		out = append(out, [][]*outgoing{b})
 	}
 	return out
 }

@@ -3,7 +3,16 @@
 // and their DynamoDB store.
 package state
 
-import "time"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+	"unicode/utf8"
+)
+
+// MaxStoredError is the most bytes of an error message a snapshot keeps:
+// a DynamoDB item holds 400 KB at most, and Glue sets no bound.
+const MaxStoredError = 4096
 
 // Snapshot is the last state of one session that a run committed, with the
 // events observed but not yet published.
@@ -11,8 +20,11 @@ type Snapshot struct {
 	SessionID string `dynamodbav:"SessionId"`
 	// Status is Glue's status as last seen; empty when Glue gave none.
 	Status string `dynamodbav:"Status,omitempty"`
-	// ErrorMessage is Glue's error message as last seen.
+	// ErrorMessage is Glue's error message as last seen, cut to
+	// MaxStoredError bytes; ErrorDigest then holds the whole message's
+	// SHA-256, so a change after the cut is still seen.
 	ErrorMessage string `dynamodbav:"ErrorMessage,omitempty"`
+	ErrorDigest  string `dynamodbav:"ErrorDigest,omitempty"`
 	// ObservedAt is when the current status or error was first observed.
 	ObservedAt time.Time `dynamodbav:"ObservedAt"`
 	// Deleted is set once Glue answered that the session does not exist.
@@ -50,3 +62,28 @@ func IsFinished(status string) bool { return finished[status] }
 // Done tells whether the session needs no more polling: it reached a final
 // status or was deleted. Its pending events still need publishing.
 func (s *Snapshot) Done() bool { return s.Deleted || IsFinished(s.Status) }
+
+// SetError records Glue's error message, cut to MaxStoredError bytes.
+func (s *Snapshot) SetError(msg string) {
+	s.ErrorMessage, s.ErrorDigest = msg, ""
+	if len(msg) > MaxStoredError {
+		n := MaxStoredError
+		for n > 0 && !utf8.RuneStart(msg[n]) {
+			n--
+		}
+		s.ErrorMessage, s.ErrorDigest = msg[:n]+"…", digest(msg)
+	}
+}
+
+// SameError tells whether msg is the error message the snapshot recorded.
+func (s *Snapshot) SameError(msg string) bool {
+	if s.ErrorDigest != "" {
+		return digest(msg) == s.ErrorDigest
+	}
+	return msg == s.ErrorMessage
+}
+
+func digest(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}

@@ -62,7 +62,7 @@ func (s *Store) Load(ctx context.Context, ids []string) (map[string]*Snapshot, e
 	out := make(map[string]*Snapshot, len(ids))
 	var mu sync.Mutex
 	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.Parallel)
+	g.SetLimit(max(s.Parallel, 1))
 	for chunk := range slices.Chunk(ids, BatchSize) {
 		g.Go(func() error {
 			snaps, err := s.loadChunk(ctx, chunk)

@@ -33,8 +33,8 @@ const (
 	opGet  = "GetSession"
 	opList = "ListSessions"
 
-	// DefaultPageSize is the ListSessions page size used when the request
-	// has no MaxResults, unless changed with [Emulator.SetPageSize].
+	// DefaultPageSize is the largest ListSessions page, unless changed
+	// with [Emulator.SetPageSize]; a smaller MaxResults gives smaller pages.
 	DefaultPageSize = 1000
 )
 
@@ -236,8 +236,8 @@ func (e *Emulator) SetLatency(d time.Duration) {
 	e.latency = d
 }
 
-// SetPageSize sets the ListSessions page size used when the request has no
-// MaxResults; n < 1 restores [DefaultPageSize].
+// SetPageSize sets the largest ListSessions page the emulator answers,
+// whatever MaxResults asks for; n < 1 restores [DefaultPageSize].
 func (e *Emulator) SetPageSize(n int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -428,7 +428,8 @@ func (e *Emulator) listSessions(w http.ResponseWriter, in request, page, offset 
 			writeError(w, http.StatusBadRequest, "InvalidInputException", "MaxResults must be between 1 and 1000")
 			return
 		}
-		size = *in.MaxResults
+		// Like a real service, the emulator may answer fewer than asked.
+		size = min(size, *in.MaxResults)
 	}
 	out := struct {
 		Ids       []string

@@ -17,6 +17,15 @@ import (
 	"sessionwatch/state"
 )
 
+// GlueOptions is how sessionwatch configures its Glue client: the SDK's
+// adaptive retry mode, which slows the client down when Glue throttles
+// (client-side rate limiting) instead of failing sessions, with more
+// attempts than the default three.
+func GlueOptions(o *glue.Options) {
+	o.RetryMode = aws.RetryModeAdaptive
+	o.RetryMaxAttempts = 8
+}
+
 // App is everything a run needs, built once.
 type App struct {
 	Config  handler.Config
@@ -37,10 +46,7 @@ func FromEnv(ctx context.Context, getenv func(string) string, logger *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	g := glue.NewFromConfig(awsCfg, func(o *glue.Options) {
-		o.RetryMode = aws.RetryModeAdaptive
-		o.RetryMaxAttempts = 8
-	})
+	g := glue.NewFromConfig(awsCfg, GlueOptions)
 	store := state.NewStore(dynamodb.NewFromConfig(awsCfg), cfg.Table)
 	eb := eventbridge.NewFromConfig(awsCfg)
 	return &App{Config: cfg, Handler: handler.New(cfg, g, store, eb, logger), Store: store}, nil

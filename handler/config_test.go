@@ -1,0 +1,128 @@
+package handler_test
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"sessionwatch/handler"
+)
+
+func envOf(env map[string]string) func(string) string {
+	return func(name string) string { return env[name] }
+}
+
+func TestConfigFromEnvDefaults(t *testing.T) {
+	got, err := handler.ConfigFromEnv(envOf(map[string]string{"SNAPSHOT_TABLE": "snapshots"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := handler.Config{Table: "snapshots", EventBus: "default", Source: "sessionwatch", MaxConcurrency: 8, RetentionDays: 30}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestConfigFromEnvParses(t *testing.T) {
+	got, err := handler.ConfigFromEnv(envOf(map[string]string{
+		"SNAPSHOT_TABLE":      " snapshots ",
+		"EVENT_BUS_NAME":      "arn:aws:events:us-east-1:123456789012:event-bus/ops",
+		"EVENT_SOURCE":        "com.example.sessionwatch",
+		"SESSION_IDS":         " s-1, s-2 ,,s-1,",
+		"DISCOVER":            "TRUE",
+		"DISCOVER_TAGS":       "team=data, env = prod,empty=",
+		"MAX_CONCURRENCY":     "16",
+		"RETENTION_DAYS":      " 7 ",
+		"GLUE_REQUEST_ORIGIN": "sessionwatch",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := handler.Config{
+		Table: "snapshots", EventBus: "arn:aws:events:us-east-1:123456789012:event-bus/ops",
+		Source: "com.example.sessionwatch", SessionIDs: []string{"s-1", "s-2"}, Discover: true,
+		DiscoverTags:   map[string]string{"team": "data", "env": "prod", "empty": ""},
+		MaxConcurrency: 16, RetentionDays: 7, RequestOrigin: "sessionwatch",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+
+	for _, tc := range []struct {
+		value string
+		want  bool
+	}{{"true", true}, {"1", true}, {"yes", true}, {"On", true}, {"false", false}, {"0", false}, {"no", false}, {"off", false}, {"", false}} {
+		t.Run("DISCOVER="+tc.value, func(t *testing.T) {
+			got, err := handler.ConfigFromEnv(envOf(map[string]string{"SNAPSHOT_TABLE": "t", "DISCOVER": tc.value}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Discover != tc.want {
+				t.Fatalf("got %v, want %v", got.Discover, tc.want)
+			}
+		})
+	}
+}
+
+func TestConfigFromEnvReadsOnlyEnv(t *testing.T) {
+	var read []string
+	_, _ = handler.ConfigFromEnv(func(name string) string {
+		read = append(read, name)
+		return ""
+	})
+	slices.Sort(read)
+	want := slices.Sorted(slices.Values(handler.Env))
+	if !slices.Equal(slices.Compact(read), want) {
+		t.Fatalf("read %v, want exactly handler.Env %v", read, want)
+	}
+}
+
+func TestConfigFromEnvRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name, variable, value string
+	}{
+		{"missing table", "SNAPSHOT_TABLE", ""},
+		{"blank table", "SNAPSHOT_TABLE", "  "},
+		{"bad boolean", "DISCOVER", "maybe"},
+		{"negative concurrency", "MAX_CONCURRENCY", "-1"},
+		{"zero concurrency", "MAX_CONCURRENCY", "0"},
+		{"non-numeric concurrency", "MAX_CONCURRENCY", "eight"},
+		{"fractional concurrency", "MAX_CONCURRENCY", "1.5"},
+		{"negative retention", "RETENTION_DAYS", "-30"},
+		{"zero retention", "RETENTION_DAYS", "0"},
+		{"non-numeric retention", "RETENTION_DAYS", "30d"},
+		{"aws. source", "EVENT_SOURCE", "aws.glue"},
+		{"tag without =", "DISCOVER_TAGS", "team"},
+		{"tag without key", "DISCOVER_TAGS", "=data"},
+		{"tag given twice", "DISCOVER_TAGS", "team=a,team=b"},
+		{"control character in a session id", "SESSION_IDS", "s-1,s\x002"},
+		{"overlong session id", "SESSION_IDS", strings.Repeat("x", 256)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"SNAPSHOT_TABLE": "snapshots", tc.variable: tc.value}
+			_, err := handler.ConfigFromEnv(envOf(env))
+			if err == nil {
+				t.Fatalf("%s=%q: got no error", tc.variable, tc.value)
+			}
+			if !strings.Contains(err.Error(), tc.variable) {
+				t.Fatalf("got %q, want it to name %s", err, tc.variable)
+			}
+		})
+	}
+
+	t.Run("several bad values", func(t *testing.T) {
+		_, err := handler.ConfigFromEnv(envOf(map[string]string{
+			"EVENT_SOURCE": "aws.x", "DISCOVER": "perhaps", "DISCOVER_TAGS": "x",
+			"MAX_CONCURRENCY": "0", "RETENTION_DAYS": "-1",
+		}))
+		if err == nil {
+			t.Fatal("got no error")
+		}
+		for _, name := range []string{"SNAPSHOT_TABLE", "EVENT_SOURCE", "DISCOVER:", "DISCOVER_TAGS", "MAX_CONCURRENCY", "RETENTION_DAYS"} {
+			if !strings.Contains(err.Error(), name) {
+				t.Errorf("got %q, want it to name %s", err, strings.TrimSuffix(name, ":"))
+			}
+		}
+	})
+}

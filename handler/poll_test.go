@@ -1,0 +1,1258 @@
+package handler_test
+
+// Fast tests of whole runs: the real handler and state.Store over the
+// in-process fakes of internal/fakeaws and a hand-written Glue fake.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
+	"github.com/aws/smithy-go"
+
+	"sessionwatch/handler"
+	"sessionwatch/internal/fakeaws"
+	"sessionwatch/state"
+)
+
+const (
+	rigTable  = "snapshots"
+	rigBus    = "test-bus"
+	rigSource = "test.sessionwatch"
+	rigARN    = "arn:aws:lambda:us-east-1:123456789012:function:sw"
+	rigSecret = "hunter2-do-not-leak"
+)
+
+// rigStart is the clock of a rig's first run.
+var rigStart = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+// rig is one sessionwatch deployment over fakes: Glue, DynamoDB,
+// EventBridge, a fixed clock and a JSON log.
+type rig struct {
+	cfg  handler.Config
+	glue *fakeGlue
+	db   *fakeaws.DynamoDB
+	eb   *fakeaws.EventBridge
+	h    *handler.Handler
+	now  time.Time
+	logs *bytes.Buffer
+
+	mu      sync.Mutex
+	batches [][]ebtypes.PutEventsRequestEntry // every PutEvents call's entries
+	ebFail  error                             // fails every PutEvents while set
+}
+
+func newRig(t *testing.T, env map[string]string) *rig {
+	t.Helper()
+	vars := map[string]string{"SNAPSHOT_TABLE": rigTable, "EVENT_BUS_NAME": rigBus, "EVENT_SOURCE": rigSource, "MAX_CONCURRENCY": "4"}
+	for k, v := range env {
+		vars[k] = v
+	}
+	cfg, err := handler.ConfigFromEnv(func(name string) string { return vars[name] })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	r := &rig{cfg: cfg, glue: newFakeGlue(), db: fakeaws.NewDynamoDB(rigTable), eb: fakeaws.NewEventBridge(), now: rigStart, logs: &bytes.Buffer{}}
+	r.eb.Fail = func(entries []ebtypes.PutEventsRequestEntry) error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.batches = append(r.batches, entries)
+		return r.ebFail
+	}
+	logger := slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	r.h = handler.New(cfg, r.glue, state.NewStore(r.db, rigTable), r.eb, logger)
+	r.h.Now = func() time.Time { return r.now }
+	return r
+}
+
+// lambdaCtx is a context as Lambda gives the handler.
+func lambdaCtx() context.Context {
+	return lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{InvokedFunctionArn: rigARN})
+}
+
+func (r *rig) advance(d time.Duration) { r.now = r.now.Add(d) }
+
+// poll runs one poll and fails the test on an error.
+func (r *rig) poll(t *testing.T, ctx context.Context, req handler.Request) *handler.Result {
+	t.Helper()
+	res, err := r.h.Poll(ctx, req)
+	if err != nil {
+		t.Fatalf("poll: %v", err)
+	}
+	return res
+}
+
+// writes counts the DynamoDB writes since the last reset.
+func (r *rig) writes() int {
+	c := r.db.Calls()
+	return c["PutItem"] + c["UpdateItem"]
+}
+
+// reset forgets the calls and events seen so far.
+func (r *rig) reset() {
+	r.db.Reset()
+	r.eb.Reset()
+	r.mu.Lock()
+	r.batches = nil
+	r.mu.Unlock()
+}
+
+// batchSizes returns the number of entries of every PutEvents call,
+// sorted: batches are sent in parallel, in no set order.
+func (r *rig) batchSizes() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]int, len(r.batches))
+	for i, b := range r.batches {
+		out[i] = len(b)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// event is an accepted entry with its detail decoded twice: into
+// handler.Detail, and into a map to see which fields are present.
+type event struct {
+	entry  ebtypes.PutEventsRequestEntry
+	detail handler.Detail
+	fields map[string]any
+}
+
+func (e event) String() string {
+	return fmt.Sprintf("%s#%d %s %s->%s", e.detail.SessionID, e.detail.Sequence, aws.ToString(e.entry.DetailType), orNull(e.detail.PreviousStatus), orNull(e.detail.Status))
+}
+
+func orNull(s *string) string {
+	if s == nil {
+		return "null"
+	}
+	return *s
+}
+
+// events returns the entries EventBridge accepted, decoded.
+func (r *rig) events(t *testing.T) []event {
+	t.Helper()
+	var out []event
+	for _, en := range r.eb.Entries() {
+		out = append(out, decodeEvent(t, en))
+	}
+	return out
+}
+
+func decodeEvent(t *testing.T, en ebtypes.PutEventsRequestEntry) event {
+	t.Helper()
+	e := event{entry: en}
+	raw := []byte(aws.ToString(en.Detail))
+	if err := json.Unmarshal(raw, &e.detail); err != nil {
+		t.Fatalf("detail %s: %v", raw, err)
+	}
+	if err := json.Unmarshal(raw, &e.fields); err != nil {
+		t.Fatalf("detail %s: %v", raw, err)
+	}
+	return e
+}
+
+func wantEvents(t *testing.T, got []event, want ...string) {
+	t.Helper()
+	g := make([]string, len(got))
+	for i, e := range got {
+		g[i] = e.String()
+	}
+	if !slices.Equal(g, want) {
+		t.Errorf("events:\n got %q\nwant %q", g, want)
+	}
+}
+
+// snapshot returns the stored snapshot of id, or nil.
+func (r *rig) snapshot(t *testing.T, id string) *state.Snapshot {
+	t.Helper()
+	item, ok := r.db.Items(rigTable)[id]
+	if !ok {
+		return nil
+	}
+	var s state.Snapshot
+	if err := attributevalue.UnmarshalMap(item, &s); err != nil {
+		t.Fatalf("snapshot %s: %v", id, err)
+	}
+	return &s
+}
+
+// fullSession is a session with every field Glue can return set, secret
+// default arguments included.
+func fullSession(id, status string) *gluetypes.Session {
+	created := time.Date(2026, 11, 24, 11, 0, 0, 0, time.UTC)
+	return &gluetypes.Session{
+		Id: aws.String(id), Status: gluetypes.SessionStatus(status), CreatedOn: &created,
+		Description: aws.String("notebook of the data team"), Role: aws.String("arn:aws:iam::123456789012:role/GlueNotebook"),
+		Command:     &gluetypes.SessionCommand{Name: aws.String("glueetl"), PythonVersion: aws.String("3")},
+		GlueVersion: aws.String("4.0"), WorkerType: gluetypes.WorkerTypeG1x, NumberOfWorkers: aws.Int32(5),
+		MaxCapacity: aws.Float64(5), IdleTimeout: aws.Int32(60), ExecutionTime: aws.Float64(120),
+		DPUSeconds: aws.Float64(600), Progress: 0.5, SecurityConfiguration: aws.String("encrypted"),
+		ProfileName: aws.String("small"), Connections: &gluetypes.ConnectionsList{Connections: []string{"vpc-conn"}},
+		SessionType:      gluetypes.SessionTypeLivy,
+		DefaultArguments: map[string]string{"--secret-token": rigSecret, "--enable-glue-datacatalog": "true"},
+	}
+}
+
+// bare is a session with only an id and a status.
+func bare(id, status string) *gluetypes.Session {
+	return &gluetypes.Session{Id: aws.String(id), Status: gluetypes.SessionStatus(status)}
+}
+
+func keys(m map[string]any) []string {
+	return slices.Sorted(func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+}
+
+func wantKeys(t *testing.T, what string, m map[string]any, want ...string) {
+	t.Helper()
+	slices.Sort(want)
+	if got := keys(m); !slices.Equal(got, want) {
+		t.Errorf("%s fields:\n got %q\nwant %q", what, got, want)
+	}
+}
+
+func wantTime(t *testing.T, what string, v any, want time.Time) {
+	t.Helper()
+	s, ok := v.(string)
+	if !ok {
+		t.Errorf("%s: got %v, want a time", what, v)
+		return
+	}
+	got, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || !got.Equal(want) {
+		t.Errorf("%s: got %s, want %s", what, s, want.Format(time.RFC3339Nano))
+	}
+}
+
+var eventIDRe = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+func TestPollEventSchema(t *testing.T) {
+	r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+	r.glue.put(fullSession("s-1", "READY"), nil)
+	first := r.now
+	r.poll(t, lambdaCtx(), handler.Request{})
+
+	evs := r.events(t)
+	wantEvents(t, evs, "s-1#1 Glue Session State Change null->READY")
+	if len(evs) != 1 {
+		t.FailNow()
+	}
+	e := evs[0]
+	if got := aws.ToString(e.entry.Source); got != rigSource {
+		t.Errorf("Source: got %s, want %s", got, rigSource)
+	}
+	if got := aws.ToString(e.entry.EventBusName); got != rigBus {
+		t.Errorf("EventBusName: got %s, want %s", got, rigBus)
+	}
+	if got, want := e.entry.Resources, []string{"arn:aws:glue:us-east-1:123456789012:session/s-1"}; !slices.Equal(got, want) {
+		t.Errorf("Resources: got %q, want %q", got, want)
+	}
+	if e.entry.Time == nil || !e.entry.Time.Equal(first) {
+		t.Errorf("Time: got %v, want %v", e.entry.Time, first)
+	}
+	wantKeys(t, "detail", e.fields, "version", "eventId", "sessionId", "sequence", "status", "previousStatus",
+		"severity", "message", "errorMessage", "previousErrorMessage", "observedAt", "previousObservedAt", "session")
+	for name, want := range map[string]any{
+		"version": "1", "sessionId": "s-1", "sequence": 1.0, "status": "READY", "previousStatus": nil,
+		"severity": "INFO", "errorMessage": nil, "previousErrorMessage": nil, "previousObservedAt": nil,
+	} {
+		if got := e.fields[name]; got != want {
+			t.Errorf("%s: got %#v, want %#v", name, got, want)
+		}
+	}
+	if !eventIDRe.MatchString(e.detail.EventID) {
+		t.Errorf("eventId: got %q, want 32 hex digits", e.detail.EventID)
+	}
+	if e.detail.Message == "" || !strings.Contains(e.detail.Message, "s-1") {
+		t.Errorf("message: got %q, want a sentence naming s-1", e.detail.Message)
+	}
+	wantTime(t, "observedAt", e.fields["observedAt"], first)
+
+	sess, _ := e.fields["session"].(map[string]any)
+	wantKeys(t, "session", sess, "createdOn", "description", "role", "command", "glueVersion", "workerType",
+		"numberOfWorkers", "maxCapacity", "idleTimeout", "executionTime", "dpuSeconds", "progress",
+		"securityConfiguration", "profileName", "connections", "sessionType")
+	wantTime(t, "session.createdOn", sess["createdOn"], time.Date(2026, 11, 24, 11, 0, 0, 0, time.UTC))
+	for name, want := range map[string]any{
+		"description": "notebook of the data team", "role": "arn:aws:iam::123456789012:role/GlueNotebook",
+		"glueVersion": "4.0", "workerType": "G.1X", "numberOfWorkers": 5.0, "maxCapacity": 5.0, "idleTimeout": 60.0,
+		"executionTime": 120.0, "dpuSeconds": 600.0, "progress": 0.5, "securityConfiguration": "encrypted",
+		"profileName": "small", "sessionType": "LIVY",
+	} {
+		if got := sess[name]; got != want {
+			t.Errorf("session.%s: got %#v, want %#v", name, got, want)
+		}
+	}
+	if got, _ := json.Marshal(sess["command"]); string(got) != `{"name":"glueetl","pythonVersion":"3"}` {
+		t.Errorf("session.command: got %s", got)
+	}
+	if got, _ := json.Marshal(sess["connections"]); string(got) != `["vpc-conn"]` {
+		t.Errorf("session.connections: got %s", got)
+	}
+
+	// Five minutes later the session failed: a state change and an error.
+	r.advance(5 * time.Minute)
+	completed := r.now.Add(-time.Minute)
+	r.glue.update("s-1", func(s *gluetypes.Session) {
+		s.Status, s.ErrorMessage, s.CompletedOn = "FAILED", aws.String("OOM on executor 3"), &completed
+	})
+	r.eb.Reset()
+	r.poll(t, lambdaCtx(), handler.Request{})
+	evs = r.events(t)
+	wantEvents(t, evs, "s-1#2 Glue Session State Change READY->FAILED", "s-1#3 Glue Session Error READY->FAILED")
+	for _, e := range evs {
+		t.Run(aws.ToString(e.entry.DetailType), func(t *testing.T) {
+			if got := e.fields["severity"]; got != "ERROR" {
+				t.Errorf("severity: got %v, want ERROR", got)
+			}
+			if got := e.fields["errorMessage"]; got != "OOM on executor 3" {
+				t.Errorf("errorMessage: got %v, want the error", got)
+			}
+			if got := e.fields["previousErrorMessage"]; got != nil {
+				t.Errorf("previousErrorMessage: got %v, want null", got)
+			}
+			wantTime(t, "observedAt", e.fields["observedAt"], r.now)
+			wantTime(t, "previousObservedAt", e.fields["previousObservedAt"], first)
+			if e.entry.Time == nil || !e.entry.Time.Equal(r.now) {
+				t.Errorf("Time: got %v, want %v", e.entry.Time, r.now)
+			}
+			sess, _ := e.fields["session"].(map[string]any)
+			wantTime(t, "session.completedOn", sess["completedOn"], completed)
+		})
+	}
+	if evs[0].detail.EventID == evs[1].detail.EventID {
+		t.Errorf("the two events share the eventId %s", evs[0].detail.EventID)
+	}
+	if got, want := r.snapshot(t, "s-1").ExpiresAt, completed.Add(30*24*time.Hour).Unix(); got != want {
+		t.Errorf("ExpiresAt: got %d, want CompletedOn + 30 days = %d", got, want)
+	}
+}
+
+func TestPollOmitsWhatGlueDidNotReturn(t *testing.T) {
+	r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+	r.glue.put(bare("s-1", "PROVISIONING"), nil)
+	r.poll(t, context.Background(), handler.Request{})
+	evs := r.events(t)
+	if len(evs) != 1 {
+		t.Fatalf("got %d events, want 1", len(evs))
+	}
+	if sess, ok := evs[0].fields["session"].(map[string]any); ok && len(sess) > 0 {
+		t.Errorf("session: got %v, want nothing Glue did not return", sess)
+	}
+	if got := evs[0].entry.Resources; len(got) != 0 {
+		t.Errorf("Resources outside Lambda: got %q, want none", got)
+	}
+}
+
+func TestPollSeverity(t *testing.T) {
+	for _, tc := range []struct {
+		name, status, err string
+		want              []string // "detail-type severity"
+	}{
+		{"PROVISIONING", "PROVISIONING", "", []string{"Glue Session State Change INFO"}},
+		{"READY", "READY", "", []string{"Glue Session State Change INFO"}},
+		{"STOPPING", "STOPPING", "", []string{"Glue Session State Change INFO"}},
+		{"STOPPED", "STOPPED", "", []string{"Glue Session State Change INFO"}},
+		{"unknown status", "RESIZING", "", []string{"Glue Session State Change INFO"}},
+		{"FAILED", "FAILED", "", []string{"Glue Session State Change ERROR"}},
+		{"TIMEOUT", "TIMEOUT", "", []string{"Glue Session State Change WARN"}},
+		{"error in READY", "READY", "disk full", []string{"Glue Session State Change INFO", "Glue Session Error ERROR"}},
+		{"error in TIMEOUT", "TIMEOUT", "idle", []string{"Glue Session State Change WARN", "Glue Session Error ERROR"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+			s := bare("s-1", tc.status)
+			if tc.err != "" {
+				s.ErrorMessage = aws.String(tc.err)
+			}
+			r.glue.put(s, nil)
+			r.poll(t, context.Background(), handler.Request{})
+			var got []string
+			for _, e := range r.events(t) {
+				got = append(got, aws.ToString(e.entry.DetailType)+" "+e.detail.Severity)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPollDeletion(t *testing.T) {
+	r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+	r.glue.put(fullSession("s-1", "READY"), nil)
+	first := r.now
+	r.poll(t, lambdaCtx(), handler.Request{})
+
+	r.glue.remove("s-1")
+	r.advance(time.Minute)
+	r.reset()
+	res := r.poll(t, lambdaCtx(), handler.Request{})
+	if len(res.NotFound) != 0 {
+		t.Errorf("notFound: got %q, want none (the session has a snapshot)", res.NotFound)
+	}
+	evs := r.events(t)
+	wantEvents(t, evs, "s-1#2 Glue Session Deleted READY->null")
+	if len(evs) == 1 {
+		e := evs[0]
+		wantKeys(t, "detail", e.fields, "version", "eventId", "sessionId", "sequence", "status", "previousStatus",
+			"severity", "message", "errorMessage", "previousErrorMessage", "observedAt", "previousObservedAt")
+		if e.detail.Severity != "WARN" {
+			t.Errorf("severity: got %s, want WARN", e.detail.Severity)
+		}
+		wantTime(t, "previousObservedAt", e.fields["previousObservedAt"], first)
+		if got, want := e.entry.Resources, []string{"arn:aws:glue:us-east-1:123456789012:session/s-1"}; !slices.Equal(got, want) {
+			t.Errorf("Resources: got %q, want %q", got, want)
+		}
+	}
+	snap := r.snapshot(t, "s-1")
+	if !snap.Deleted || snap.ExpiresAt != r.now.Add(30*24*time.Hour).Unix() {
+		t.Errorf("snapshot: got deleted %v, expires %d, want deleted, expiring 30 days after %v", snap.Deleted, snap.ExpiresAt, r.now)
+	}
+
+	r.advance(time.Minute)
+	r.reset()
+	gets := r.glue.getCalls("s-1")
+	res = r.poll(t, lambdaCtx(), handler.Request{})
+	if n := len(r.eb.Entries()); n != 0 || r.writes() != 0 || r.eb.Calls() != 0 {
+		t.Errorf("after the deletion: got %d events, %d writes, %d PutEvents calls, want none", n, r.writes(), r.eb.Calls())
+	}
+	if got := r.glue.getCalls("s-1"); got != gets {
+		t.Errorf("GetSession of a deleted session: got %d calls, want %d (not polled again)", got, gets)
+	}
+	if res.Polled != 0 || len(res.NotFound) != 0 {
+		t.Errorf("result: got %+v, want nothing polled, nothing not found", res)
+	}
+}
+
+func TestPollFinishedNotPolledAgain(t *testing.T) {
+	for _, status := range []string{"FAILED", "TIMEOUT", "STOPPED"} {
+		t.Run(status, func(t *testing.T) {
+			r := newRig(t, map[string]string{"SESSION_IDS": "s-1,s-2"})
+			r.glue.put(bare("s-1", "READY"), nil)
+			r.glue.put(bare("s-2", "READY"), nil)
+			r.poll(t, context.Background(), handler.Request{})
+			r.glue.update("s-1", func(s *gluetypes.Session) { s.Status = gluetypes.SessionStatus(status) })
+			r.advance(time.Minute)
+			r.poll(t, context.Background(), handler.Request{})
+			if got, want := r.snapshot(t, "s-1").ExpiresAt, r.now.Add(30*24*time.Hour).Unix(); got != want {
+				t.Errorf("ExpiresAt without CompletedOn: got %d, want first observed + 30 days = %d", got, want)
+			}
+			for range 3 {
+				r.advance(time.Minute)
+				res := r.poll(t, context.Background(), handler.Request{})
+				if res.Polled != 1 {
+					t.Errorf("polled: got %d, want 1 (s-2 only)", res.Polled)
+				}
+			}
+			if got := r.glue.getCalls("s-1"); got != 2 {
+				t.Errorf("GetSession s-1: got %d calls, want 2", got)
+			}
+			if got := r.glue.getCalls("s-2"); got != 5 {
+				t.Errorf("GetSession s-2: got %d calls, want 5", got)
+			}
+		})
+	}
+}
+
+func TestPollQuietRunDoesNothing(t *testing.T) {
+	r := newRig(t, map[string]string{"SESSION_IDS": "s-1,s-2"})
+	r.glue.put(fullSession("s-1", "READY"), nil)
+	s2 := bare("s-2", "READY")
+	s2.ErrorMessage = aws.String("warning: slow")
+	r.glue.put(s2, nil)
+	r.poll(t, context.Background(), handler.Request{})
+	r.reset()
+	r.advance(time.Minute)
+	// Fields other than the status and the error change without an event.
+	r.glue.update("s-1", func(s *gluetypes.Session) { s.Progress, s.ExecutionTime = 0.9, aws.Float64(999) })
+	res := r.poll(t, context.Background(), handler.Request{})
+	if r.writes() != 0 || r.eb.Calls() != 0 {
+		t.Errorf("quiet run: got %v DynamoDB calls and %d PutEvents calls, want no write and no PutEvents", r.db.Calls(), r.eb.Calls())
+	}
+	if res.Polled != 2 || res.Published != 0 || res.Changed != 0 {
+		t.Errorf("result: got %+v, want 2 polled, nothing published or changed", res)
+	}
+}
+
+func TestPollBatching(t *testing.T) {
+	t.Run("by count", func(t *testing.T) {
+		ids := manyIDs(25, "s-")
+		r := newRig(t, map[string]string{"SESSION_IDS": strings.Join(ids, ",")})
+		for _, id := range ids {
+			r.glue.put(bare(id, "READY"), nil)
+		}
+		res := r.poll(t, lambdaCtx(), handler.Request{})
+		if got, want := r.batchSizes(), []int{5, 10, 10}; !slices.Equal(got, want) {
+			t.Errorf("PutEvents batches: got %v, want %v", got, want)
+		}
+		if res.Published != 25 || len(r.eb.Entries()) != 25 {
+			t.Errorf("published: got %d (%d accepted), want 25", res.Published, len(r.eb.Entries()))
+		}
+	})
+	t.Run("by size", func(t *testing.T) {
+		ids := manyIDs(7, "s-")
+		r := newRig(t, map[string]string{"SESSION_IDS": strings.Join(ids, ",")})
+		for _, id := range ids {
+			s := fullSession(id, "READY")
+			s.Description = aws.String(strings.Repeat("d", 100_000))
+			r.glue.put(s, nil)
+		}
+		res := r.poll(t, lambdaCtx(), handler.Request{})
+		if got, want := r.batchSizes(), []int{1, 2, 2, 2}; !slices.Equal(got, want) {
+			t.Errorf("PutEvents batches: got %v, want %v", got, want)
+		}
+		r.mu.Lock()
+		for i, b := range r.batches {
+			size := 0
+			for _, en := range b {
+				size += fakeaws.EntrySize(en)
+			}
+			if size > fakeaws.MaxRequestSize {
+				t.Errorf("batch %d: %d bytes, over %d", i, size, fakeaws.MaxRequestSize)
+			}
+		}
+		r.mu.Unlock()
+		if res.Published != 7 || len(r.eb.Entries()) != 7 {
+			t.Errorf("published: got %d (%d accepted), want 7", res.Published, len(r.eb.Entries()))
+		}
+		for _, e := range r.events(t) {
+			if e.detail.Truncated {
+				t.Errorf("%s: truncated, want whole (it fits)", e)
+			}
+		}
+	})
+}
+
+func TestPollTruncation(t *testing.T) {
+	r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+	// Multibyte runes, and characters JSON escapes (quotes, newlines,
+	// control characters) so the encoded size exceeds the raw one.
+	unit := "é日本\"\n\x01🙂 "
+	errMsg := strings.Repeat(unit, 300_000/len(unit))
+	s := fullSession("s-1", "FAILED")
+	s.ErrorMessage = aws.String(errMsg)
+	s.Description = aws.String(strings.Repeat("ü", 100_000))
+	r.glue.put(s, nil)
+	res := r.poll(t, lambdaCtx(), handler.Request{})
+	if res.Published != 2 {
+		t.Fatalf("published: got %d, want 2 (the fake refuses an oversize entry)", res.Published)
+	}
+	for _, en := range r.eb.Entries() {
+		t.Run(aws.ToString(en.DetailType), func(t *testing.T) {
+			if size := fakeaws.EntrySize(en); size > fakeaws.MaxRequestSize {
+				t.Errorf("entry size: got %d, want at most %d", size, fakeaws.MaxRequestSize)
+			}
+			detail := aws.ToString(en.Detail)
+			if !utf8.ValidString(detail) {
+				t.Errorf("detail is not valid UTF-8")
+			}
+			e := decodeEvent(t, en)
+			if e.fields["truncated"] != true {
+				t.Errorf("truncated: got %v, want true", e.fields["truncated"])
+			}
+			got := aws.ToString(e.detail.ErrorMessage)
+			if !strings.HasSuffix(got, "…") || !strings.HasPrefix(errMsg, strings.TrimSuffix(got, "…")) || len(got) >= len(errMsg) {
+				t.Errorf("errorMessage: got %d bytes, want a prefix of the %d-byte message ending in …", len(got), len(errMsg))
+			}
+			if !utf8.ValidString(got) {
+				t.Errorf("errorMessage is not valid UTF-8")
+			}
+		})
+	}
+}
+
+func TestPollEntryFailures(t *testing.T) {
+	t.Run("retryable failure retried in the run", func(t *testing.T) {
+		r := newRig(t, map[string]string{"SESSION_IDS": "s-1,s-2,s-3"})
+		for _, id := range []string{"s-1", "s-2", "s-3"} {
+			r.glue.put(bare(id, "READY"), nil)
+		}
+		var mu sync.Mutex
+		failed := 0
+		r.eb.EntryFail = func(_ int, e ebtypes.PutEventsRequestEntry) (string, string) {
+			mu.Lock()
+			defer mu.Unlock()
+			if strings.Contains(aws.ToString(e.Detail), `"sessionId":"s-2"`) && failed < 2 {
+				failed++
+				return "ThrottlingException", "Rate exceeded"
+			}
+			return "", ""
+		}
+		res := r.poll(t, context.Background(), handler.Request{})
+		if res.Published != 3 || res.Pending != 0 {
+			t.Errorf("result: got %d published, %d pending, want 3 and 0", res.Published, res.Pending)
+		}
+		if got, want := r.batchSizes(), []int{1, 1, 3}; !slices.Equal(got, want) {
+			t.Errorf("PutEvents batches: got %v, want %v", got, want)
+		}
+		wantEvents(t, r.events(t), "s-1#1 Glue Session State Change null->READY", "s-3#1 Glue Session State Change null->READY",
+			"s-2#1 Glue Session State Change null->READY")
+		if p := r.snapshot(t, "s-2").Pending; len(p) != 0 {
+			t.Errorf("s-2 pending: got %d events, want none", len(p))
+		}
+	})
+
+	t.Run("non-retryable failure waits for the next run", func(t *testing.T) {
+		r := newRig(t, map[string]string{"SESSION_IDS": "s-1,s-2,s-3"})
+		for _, id := range []string{"s-1", "s-2", "s-3"} {
+			r.glue.put(bare(id, "READY"), nil)
+		}
+		var attempted []string
+		r.eb.EntryFail = func(_ int, e ebtypes.PutEventsRequestEntry) (string, string) {
+			if strings.Contains(aws.ToString(e.Detail), `"sessionId":"s-2"`) {
+				attempted = append(attempted, aws.ToString(e.Detail))
+				return "AccessDeniedException", "not authorized"
+			}
+			return "", ""
+		}
+		first := r.now
+		res := r.poll(t, context.Background(), handler.Request{})
+		if res.Published != 2 || res.Pending != 1 || r.eb.Calls() != 1 {
+			t.Errorf("result: got %d published, %d pending in %d calls, want 2 and 1 in 1 call", res.Published, res.Pending, r.eb.Calls())
+		}
+		if p := r.snapshot(t, "s-2").Pending; len(p) != 1 {
+			t.Fatalf("s-2 pending: got %d events, want 1", len(p))
+		}
+
+		r.eb.EntryFail = nil
+		r.reset()
+		r.advance(time.Minute)
+		res = r.poll(t, context.Background(), handler.Request{})
+		evs := r.events(t)
+		wantEvents(t, evs, "s-2#1 Glue Session State Change null->READY")
+		if res.Published != 1 || res.Pending != 0 {
+			t.Errorf("second run: got %d published, %d pending, want 1 and 0", res.Published, res.Pending)
+		}
+		if len(evs) == 1 {
+			if got := aws.ToString(evs[0].entry.Detail); len(attempted) != 1 || got != attempted[0] {
+				t.Errorf("re-sent detail:\n got %s\nwant %s", got, attempted)
+			}
+			if !evs[0].entry.Time.Equal(first) {
+				t.Errorf("Time: got %v, want the observation time %v", evs[0].entry.Time, first)
+			}
+		}
+		if p := r.snapshot(t, "s-2").Pending; len(p) != 0 {
+			t.Errorf("s-2 pending after publishing: got %d events, want none", len(p))
+		}
+
+		r.reset()
+		r.poll(t, context.Background(), handler.Request{})
+		if r.writes() != 0 || r.eb.Calls() != 0 {
+			t.Errorf("third run: got %v and %d PutEvents calls, want no write, no PutEvents", r.db.Calls(), r.eb.Calls())
+		}
+	})
+}
+
+func TestPollPutEventsOutage(t *testing.T) {
+	r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+	r.glue.put(bare("s-1", "READY"), nil)
+	r.ebFail = &smithy.GenericAPIError{Code: "InternalException", Message: "EventBridge is down"}
+	out, err := r.h.Invoke(context.Background(), []byte(`{}`))
+	if err == nil {
+		t.Fatalf("got %s, want an error (nothing could be published)", out)
+	}
+	if !strings.Contains(err.Error(), "EventBridge is down") {
+		t.Errorf("got %v, want the cause", err)
+	}
+	snap := r.snapshot(t, "s-1")
+	if snap == nil || len(snap.Pending) != 1 {
+		t.Fatalf("snapshot: got %+v, want one pending event", snap)
+	}
+	r.mu.Lock()
+	attempted := decodeEvent(t, r.batches[0][0])
+	r.mu.Unlock()
+
+	r.ebFail = nil
+	r.glue.update("s-1", func(s *gluetypes.Session) { s.Status = "STOPPING" })
+	r.advance(time.Minute)
+	r.reset()
+	res := r.poll(t, context.Background(), handler.Request{})
+	evs := r.events(t)
+	wantEvents(t, evs, "s-1#1 Glue Session State Change null->READY", "s-1#2 Glue Session State Change READY->STOPPING")
+	if len(evs) == 2 && evs[0].detail.EventID != attempted.detail.EventID {
+		t.Errorf("eventId of the late event: got %s, want %s", evs[0].detail.EventID, attempted.detail.EventID)
+	}
+	if res.Published != 2 || res.Pending != 0 {
+		t.Errorf("result: got %d published, %d pending, want 2 and 0", res.Published, res.Pending)
+	}
+}
+
+func TestPollEventIDStable(t *testing.T) {
+	dryRun := func(t *testing.T, r *rig) []handler.DryRunEvent {
+		t.Helper()
+		res := r.poll(t, context.Background(), handler.Request{DryRun: true})
+		if res.Events == nil {
+			t.Fatal("dry run: got no events list")
+		}
+		return *res.Events
+	}
+	idOf := func(t *testing.T, ev handler.DryRunEvent) string {
+		t.Helper()
+		var d handler.Detail
+		if err := json.Unmarshal(ev.Detail, &d); err != nil {
+			t.Fatal(err)
+		}
+		return d.EventID
+	}
+
+	t.Run("two dry runs and the real run agree", func(t *testing.T) {
+		r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+		r.glue.put(bare("s-1", "READY"), nil)
+		a := dryRun(t, r)
+		r.advance(time.Second)
+		b := dryRun(t, r)
+		if len(a) != 1 || len(b) != 1 || idOf(t, a[0]) != idOf(t, b[0]) {
+			t.Fatalf("dry runs: got %s and %s, want one event with the same id", a, b)
+		}
+		r.poll(t, context.Background(), handler.Request{})
+		if evs := r.events(t); len(evs) != 1 || evs[0].detail.EventID != idOf(t, a[0]) {
+			t.Errorf("published %v, want the dry run's eventId %s", evs, idOf(t, a[0]))
+		}
+	})
+
+	t.Run("replay after a crash before saving", func(t *testing.T) {
+		r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+		r.glue.put(bare("s-1", "READY"), nil)
+		r.poll(t, context.Background(), handler.Request{})
+		r.glue.update("s-1", func(s *gluetypes.Session) { s.Status = "STOPPING" })
+		r.eb.Reset()
+		r.db.Fail = func(op string, _ any) error {
+			if op == "PutItem" {
+				return errors.New("the function timed out")
+			}
+			return nil
+		}
+		r.advance(time.Minute)
+		if _, err := r.h.Poll(context.Background(), handler.Request{}); err == nil {
+			t.Error("got no error, want the failed save reported")
+		}
+		r.db.Fail = nil
+		r.advance(time.Minute)
+		r.poll(t, context.Background(), handler.Request{})
+		evs := r.events(t)
+		wantEvents(t, evs, "s-1#2 Glue Session State Change READY->STOPPING", "s-1#2 Glue Session State Change READY->STOPPING")
+		if len(evs) == 2 && evs[0].detail.EventID != evs[1].detail.EventID {
+			t.Errorf("eventIds: got %s then %s, want the same", evs[0].detail.EventID, evs[1].detail.EventID)
+		}
+	})
+
+	t.Run("different change, different id", func(t *testing.T) {
+		r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+		r.glue.put(bare("s-1", "READY"), nil)
+		r.poll(t, context.Background(), handler.Request{})
+		first := r.events(t)[0].detail.EventID
+		seen := map[string]string{first: "READY"}
+		for _, status := range []string{"STOPPING", "STOPPED", "FAILED", "RESIZING"} {
+			r.glue.update("s-1", func(s *gluetypes.Session) { s.Status = gluetypes.SessionStatus(status) })
+			evs := dryRun(t, r)
+			if len(evs) != 1 {
+				t.Fatalf("%s: got %d events, want 1", status, len(evs))
+			}
+			id := idOf(t, evs[0])
+			if other, dup := seen[id]; dup {
+				t.Errorf("%s: eventId %s already given to %s", status, id, other)
+			}
+			seen[id] = status
+		}
+		r.glue.update("s-1", func(s *gluetypes.Session) { s.Status, s.ErrorMessage = "READY", aws.String("x") })
+		for _, msg := range []string{"y", "z"} {
+			r.glue.update("s-1", func(s *gluetypes.Session) { s.ErrorMessage = aws.String(msg) })
+			evs := dryRun(t, r)
+			if len(evs) != 1 {
+				t.Fatalf("error %s: got %d events, want 1", msg, len(evs))
+			}
+			id := idOf(t, evs[0])
+			if other, dup := seen[id]; dup {
+				t.Errorf("error %s: eventId %s already given to %s", msg, id, other)
+			}
+			seen[id] = "error " + msg
+		}
+	})
+}
+
+func TestPollDryRun(t *testing.T) {
+	r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+	r.glue.put(fullSession("s-1", "READY"), nil)
+	r.glue.put(bare("s-2", "FAILED"), nil)
+	res := r.poll(t, lambdaCtx(), handler.Request{DryRun: true, Track: []string{"s-2"}, SessionIDs: []string{"s-404"}})
+	if r.writes() != 0 || r.eb.Calls() != 0 || len(r.db.Items(rigTable)) != 0 {
+		t.Errorf("dry run: got %v, %d PutEvents calls, %d items, want no write, no PutEvents", r.db.Calls(), r.eb.Calls(), len(r.db.Items(rigTable)))
+	}
+	if !res.DryRun || res.Events == nil {
+		t.Fatalf("result: got %+v, want a dry run with events", res)
+	}
+	var got []string
+	for _, ev := range *res.Events {
+		var d map[string]any
+		if err := json.Unmarshal(ev.Detail, &d); err != nil {
+			t.Fatalf("detail %s is not a JSON object: %v", ev.Detail, err)
+		}
+		got = append(got, fmt.Sprintf("%s %s %v", d["sessionId"], ev.DetailType, d["status"]))
+	}
+	slices.Sort(got)
+	if want := []string{"s-1 Glue Session State Change READY", "s-2 Glue Session State Change FAILED"}; !slices.Equal(got, want) {
+		t.Errorf("events: got %q, want %q", got, want)
+	}
+	if !slices.Equal(res.NotFound, []string{"s-404"}) {
+		t.Errorf("notFound: got %q, want [s-404]", res.NotFound)
+	}
+	out, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decoded struct {
+		Events []struct {
+			DetailType string         `json:"detailType"`
+			Detail     map[string]any `json:"detail"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal(out, &decoded); err != nil || len(decoded.Events) != 2 || decoded.Events[0].Detail["eventId"] == nil {
+		t.Errorf("result JSON %s: want events with detail objects (%v)", out, err)
+	}
+
+	t.Run("earlier unpublished events included", func(t *testing.T) {
+		r.ebFail = errors.New("down")
+		if _, err := r.h.Poll(context.Background(), handler.Request{}); err == nil {
+			t.Fatal("got no error, want the outage")
+		}
+		r.ebFail = nil
+		r.glue.update("s-1", func(s *gluetypes.Session) { s.Status = "STOPPING" })
+		r.reset()
+		res := r.poll(t, context.Background(), handler.Request{DryRun: true})
+		if res.Events == nil || len(*res.Events) != 2 {
+			t.Fatalf("events: got %v, want the pending one and the new one", res.Events)
+		}
+		if r.writes() != 0 || r.eb.Calls() != 0 {
+			t.Errorf("dry run: got %v and %d PutEvents calls, want none", r.db.Calls(), r.eb.Calls())
+		}
+	})
+}
+
+func TestPollResultJSON(t *testing.T) {
+	r := newRig(t, nil)
+	for _, payload := range [][]byte{nil, []byte(""), []byte("{}")} {
+		t.Run(fmt.Sprintf("%q", payload), func(t *testing.T) {
+			out, err := r.h.Invoke(context.Background(), payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{`"notFound":[]`, `"errors":[]`, `"polled":0`, `"published":0`} {
+				if !bytes.Contains(out, []byte(want)) {
+					t.Errorf("got %s, want it to contain %s", out, want)
+				}
+			}
+			if bytes.Contains(out, []byte(`"events"`)) {
+				t.Errorf("got %s, want no events outside a dry run", out)
+			}
+		})
+	}
+	t.Run("dry run with nothing to publish", func(t *testing.T) {
+		out, err := r.h.Invoke(context.Background(), []byte(`{"dryRun": true}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(out, []byte(`"events":[]`)) {
+			t.Errorf("got %s, want events []", out)
+		}
+	})
+}
+
+func TestPollEmptyPayload(t *testing.T) {
+	r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+	r.glue.put(bare("s-1", "READY"), nil)
+	out, err := r.h.Invoke(lambdaCtx(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res handler.Result
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Polled != 1 || res.Published != 1 {
+		t.Errorf("got %s, want 1 polled, 1 published", out)
+	}
+}
+
+func TestPollRejectedInput(t *testing.T) {
+	r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+	r.glue.put(bare("s-1", "READY"), nil)
+	_, err := r.h.Invoke(context.Background(), []byte(`{"track": ["s-2"], "sessionIDs": ["s-1"]}`))
+	var inputErr *handler.InputError
+	if !errors.As(err, &inputErr) {
+		t.Fatalf("got %v, want an InputError", err)
+	}
+	if len(r.db.Calls()) != 0 || r.eb.Calls() != 0 || r.glue.totalGets() != 0 {
+		t.Errorf("got %v, %d PutEvents, %d GetSession calls, want none", r.db.Calls(), r.eb.Calls(), r.glue.totalGets())
+	}
+}
+
+func TestPollNotFound(t *testing.T) {
+	r := newRig(t, nil)
+	res := r.poll(t, context.Background(), handler.Request{SessionIDs: []string{"s-404", "s-405"}})
+	slices.Sort(res.NotFound)
+	if !slices.Equal(res.NotFound, []string{"s-404", "s-405"}) || res.Polled != 2 {
+		t.Errorf("result: got %+v, want 2 polled, both not found", res)
+	}
+	if r.writes() != 0 || r.eb.Calls() != 0 {
+		t.Errorf("got %v and %d PutEvents calls, want no write, no PutEvents", r.db.Calls(), r.eb.Calls())
+	}
+}
+
+func TestPollTrackUntrack(t *testing.T) {
+	r := newRig(t, nil)
+	store := state.NewStore(r.db, rigTable)
+	tracked := func(t *testing.T) []string {
+		t.Helper()
+		ids, err := store.Tracked(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	r.glue.put(bare("s-3", "READY"), nil)
+	r.glue.put(bare("s-4", "READY"), nil)
+
+	res := r.poll(t, context.Background(), handler.Request{Track: []string{"s-3", "s-4"}})
+	if got := tracked(t); !slices.Equal(got, []string{"s-3", "s-4"}) {
+		t.Errorf("registry: got %q, want [s-3 s-4]", got)
+	}
+	if res.Watched != 2 || res.Published != 2 {
+		t.Errorf("first run: got %+v, want 2 watched, 2 published", res)
+	}
+
+	r.advance(time.Minute)
+	r.poll(t, context.Background(), handler.Request{})
+	if r.glue.getCalls("s-3") != 2 || r.glue.getCalls("s-4") != 2 {
+		t.Errorf("GetSession: got %v, want both tracked sessions polled again", r.glue.gets)
+	}
+
+	r.advance(time.Minute)
+	res = r.poll(t, context.Background(), handler.Request{Untrack: []string{"s-3"}})
+	if got := tracked(t); !slices.Equal(got, []string{"s-4"}) {
+		t.Errorf("registry: got %q, want [s-4]", got)
+	}
+	if r.glue.getCalls("s-3") != 2 || res.Watched != 1 {
+		t.Errorf("after untrack: got %d GetSession s-3 calls and %d watched, want 2 and 1", r.glue.getCalls("s-3"), res.Watched)
+	}
+}
+
+func TestPollGlueFailures(t *testing.T) {
+	r := newRig(t, map[string]string{"SESSION_IDS": "s-1,s-2,s-3"})
+	for _, id := range []string{"s-1", "s-2", "s-3"} {
+		r.glue.put(fullSession(id, "READY"), nil)
+	}
+	r.glue.getErr = func(id string) error {
+		if id == "s-2" {
+			return &gluetypes.AccessDeniedException{Message: aws.String("not authorized to glue:GetSession")}
+		}
+		return nil
+	}
+	res := r.poll(t, context.Background(), handler.Request{})
+	if res.Published != 2 || res.Polled != 2 {
+		t.Errorf("result: got %+v, want 2 polled and published", res)
+	}
+	if len(res.Errors) != 1 || res.Errors[0].SessionID != "s-2" || !strings.Contains(res.Errors[0].Error, "AccessDenied") {
+		t.Errorf("errors: got %+v, want s-2's access denied", res.Errors)
+	}
+	if r.snapshot(t, "s-2") != nil {
+		t.Errorf("s-2: got a snapshot, want none")
+	}
+	if !strings.Contains(r.logs.String(), `"sessionId":"s-2"`) {
+		t.Errorf("logs: got %s, want a line about s-2", r.logs)
+	}
+
+	t.Run("table unreadable", func(t *testing.T) {
+		for _, op := range []string{"BatchGetItem", "GetItem"} {
+			r.db.Fail = func(o string, _ any) error {
+				if o == op {
+					return &smithy.GenericAPIError{Code: "ProvisionedThroughputExceededException", Message: "slow down"}
+				}
+				return nil
+			}
+			r.eb.Reset()
+			if _, err := r.h.Invoke(context.Background(), nil); err == nil {
+				t.Errorf("%s failing: got no error, want the run to fail", op)
+			}
+			if r.eb.Calls() != 0 {
+				t.Errorf("%s failing: got %d PutEvents calls, want none", op, r.eb.Calls())
+			}
+		}
+		r.db.Fail = nil
+	})
+}
+
+func TestPollDiscovery(t *testing.T) {
+	r := newRig(t, map[string]string{"GLUE_REQUEST_ORIGIN": "sessionwatch-test"})
+	for i, id := range manyIDs(5, "d-") {
+		team := "data"
+		if i%2 == 1 {
+			team = "web"
+		}
+		r.glue.put(bare(id, "READY"), map[string]string{"team": team})
+	}
+	yes := true
+	res := r.poll(t, context.Background(), handler.Request{Discover: &yes, Tags: map[string]string{"team": "data"}})
+	wantEvents(t, r.events(t), "d-0#1 Glue Session State Change null->READY", "d-2#1 Glue Session State Change null->READY",
+		"d-4#1 Glue Session State Change null->READY")
+	if res.Polled != 3 || r.glue.totalGets() != 0 {
+		t.Errorf("got %d polled and %d GetSession calls, want 3 and none (listed sessions need no GetSession)", res.Polled, r.glue.totalGets())
+	}
+	if len(r.glue.lists) != 2 {
+		t.Errorf("ListSessions: got %d calls, want 2 pages", len(r.glue.lists))
+	}
+	for _, in := range r.glue.lists {
+		if in.Tags["team"] != "data" || len(in.Tags) != 1 {
+			t.Errorf("ListSessions Tags: got %v, want team=data", in.Tags)
+		}
+	}
+	for _, o := range r.glue.origins {
+		if o != "sessionwatch-test" {
+			t.Errorf("RequestOrigin: got %q, want sessionwatch-test", o)
+		}
+	}
+
+	t.Run("listing fails", func(t *testing.T) {
+		r.glue.listErr = func(page int) error {
+			if page == 2 {
+				return &gluetypes.InternalServiceException{Message: aws.String("oops")}
+			}
+			return nil
+		}
+		r.glue.put(bare("d-6", "READY"), map[string]string{"team": "data"})
+		r.glue.put(bare("x-1", "READY"), nil)
+		r.reset()
+		res := r.poll(t, context.Background(), handler.Request{Discover: &yes, Tags: map[string]string{"team": "data"}, SessionIDs: []string{"x-1"}})
+		if len(res.Errors) != 1 || res.Errors[0].SessionID != "" || !strings.Contains(res.Errors[0].Error, "discover") {
+			t.Errorf("errors: got %+v, want one discovery error", res.Errors)
+		}
+		wantEvents(t, r.events(t), "x-1#1 Glue Session State Change null->READY")
+	})
+}
+
+func TestPollSecretsNeverLeave(t *testing.T) {
+	r := newRig(t, map[string]string{"SESSION_IDS": "s-1,s-2,s-3"})
+	for _, id := range []string{"s-1", "s-2", "s-3"} {
+		s := fullSession(id, "READY")
+		if id == "s-2" {
+			s.Status, s.ErrorMessage = "FAILED", aws.String("job failed")
+		}
+		r.glue.put(s, nil)
+	}
+	r.glue.getErr = func(id string) error {
+		if id == "s-3" {
+			return &gluetypes.OperationTimeoutException{Message: aws.String("timed out")}
+		}
+		return nil
+	}
+	r.eb.EntryFail = func(i int, e ebtypes.PutEventsRequestEntry) (string, string) {
+		if i == 0 {
+			return "AccessDeniedException", "no"
+		}
+		return "", ""
+	}
+	var results [][]byte
+	for _, payload := range []string{`{"dryRun": true}`, `{}`, `{}`} {
+		out, err := r.h.Invoke(lambdaCtx(), []byte(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, out)
+		r.eb.EntryFail = nil
+		r.glue.update("s-1", func(s *gluetypes.Session) { s.Status = "STOPPED" })
+		r.advance(time.Minute)
+	}
+	if len(r.eb.Entries()) < 3 {
+		t.Fatalf("got %d events, want some to check", len(r.eb.Entries()))
+	}
+	check := func(what, text string) {
+		t.Helper()
+		for _, secret := range []string{rigSecret, "--secret-token", "efaultArguments"} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s holds %q", what, secret)
+			}
+		}
+	}
+	for i, en := range r.eb.Entries() {
+		b, _ := json.Marshal(en)
+		check(fmt.Sprintf("entry %d", i), string(b))
+	}
+	for id, item := range r.db.Items(rigTable) {
+		var v any
+		if err := attributevalue.UnmarshalMap(item, &v); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(v)
+		check("item "+id, string(b))
+	}
+	for i, out := range results {
+		check(fmt.Sprintf("result %d", i), string(out))
+	}
+	if r.logs.Len() == 0 {
+		t.Fatal("no log line written")
+	}
+	check("the log", r.logs.String())
+}
+
+func TestPollConcurrency(t *testing.T) {
+	ids := manyIDs(40, "s-")
+	r := newRig(t, map[string]string{"SESSION_IDS": strings.Join(ids, ","), "MAX_CONCURRENCY": "3"})
+	for _, id := range ids {
+		r.glue.put(bare(id, "READY"), nil)
+	}
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	r.glue.getErr = func(string) error {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		time.Sleep(2 * time.Millisecond)
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		return nil
+	}
+	res := r.poll(t, context.Background(), handler.Request{})
+	if res.Published != 40 {
+		t.Errorf("published: got %d, want 40", res.Published)
+	}
+	if most > 3 || most < 2 {
+		t.Errorf("GetSession calls in flight: got at most %d, want up to MAX_CONCURRENCY=3", most)
+	}
+}
+
+// TestPollItemFits: the snapshot of a session whose events could not be
+// published must still fit in a DynamoDB item (400 KB), or the events are
+// lost once the session moves on (here: is deleted). DESIGN: "An observed
+// change whose publication failed is still published later even if the
+// session has moved on in the meantime."
+func TestPollItemFits(t *testing.T) {
+	r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+	s := bare("s-1", "FAILED")
+	s.ErrorMessage = aws.String(strings.Repeat("x", 150_000))
+	r.glue.put(s, nil)
+	r.ebFail = errors.New("down")
+	_, err := r.h.Poll(context.Background(), handler.Request{})
+	if err == nil {
+		t.Errorf("got no error, want the run to fail (nothing published)")
+	}
+	snap := r.snapshot(t, "s-1")
+	if snap == nil || len(snap.Pending) != 2 {
+		t.Errorf("snapshot saved: %v, want two pending events (run error: %v)", snap != nil, err)
+	}
+	r.ebFail = nil
+	r.glue.remove("s-1")
+	r.poll(t, context.Background(), handler.Request{})
+	wantEvents(t, r.events(t), "s-1#1 Glue Session State Change null->FAILED", "s-1#2 Glue Session Error null->FAILED")
+}
+
+func TestPollDeadlineReserve(t *testing.T) {
+	r := newRig(t, map[string]string{"SESSION_IDS": "s-1,s-2"})
+	r.glue.put(bare("s-1", "READY"), nil)
+	r.glue.put(bare("s-2", "READY"), nil)
+	ctx, cancel := context.WithTimeout(lambdaCtx(), time.Second) // under the 3 s reserve
+	defer cancel()
+	res := r.poll(t, ctx, handler.Request{})
+	slices.Sort(res.Skipped)
+	if !slices.Equal(res.Skipped, []string{"s-1", "s-2"}) || res.Polled != 0 || r.glue.totalGets() != 0 {
+		t.Errorf("got %+v and %d GetSession calls, want both skipped, none polled", res, r.glue.totalGets())
+	}
+	if r.writes() != 0 || r.eb.Calls() != 0 {
+		t.Errorf("got %v and %d PutEvents calls, want none", r.db.Calls(), r.eb.Calls())
+	}
+}
+
+// TestPollPendingRefitsForResources: an event kept by a run outside Lambda
+// (the CLI: no function ARN, so no Resources) and sent by the Lambda (which
+// adds the session's ARN) must still fit EventBridge's limit.
+func TestPollPendingRefitsForResources(t *testing.T) {
+	r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+	s := bare("s-1", "READY")
+	s.Description = aws.String(strings.Repeat("d", 300_000))
+	r.glue.put(s, nil)
+	r.ebFail = errors.New("down")
+	if _, err := r.h.Poll(context.Background(), handler.Request{}); err == nil {
+		t.Fatal("got no error, want the outage")
+	}
+	if snap := r.snapshot(t, "s-1"); snap == nil || len(snap.Pending) != 1 {
+		t.Fatalf("snapshot: want one pending event")
+	}
+	r.ebFail = nil
+	r.reset()
+	res, err := r.h.Poll(lambdaCtx(), handler.Request{})
+	if err != nil {
+		t.Errorf("Lambda run: got %v, want the pending event published", err)
+	}
+	r.mu.Lock()
+	for _, b := range r.batches {
+		for _, en := range b {
+			if size := fakeaws.EntrySize(en); size > fakeaws.MaxRequestSize {
+				t.Errorf("entry sent: %d bytes, over %d", size, fakeaws.MaxRequestSize)
+			}
+		}
+	}
+	r.mu.Unlock()
+	if res != nil && res.Published != 1 {
+		t.Errorf("published: got %d, want 1", res.Published)
+	}
+}
+
+// TestPollConflictKeepsUnpublished: two runs at once; the one that loses the
+// save had observed a change (READY→STOPPING) that it could not publish.
+// The change must still be published later, though the session moved on.
+func TestPollConflictKeepsUnpublished(t *testing.T) {
+	a := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+	a.glue.put(bare("s-1", "READY"), nil)
+	a.poll(t, context.Background(), handler.Request{})
+
+	// Run B shares A's table and bus but has its own view of Glue and its
+	// own clock; its GetSession runs A's whole run before answering.
+	b := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+	b.db, b.eb = a.db, a.eb
+	bGlue := newFakeGlue()
+	bGlue.put(bare("s-1", "STOPPING"), nil)
+	b.h = handler.New(b.cfg, bGlue, state.NewStore(a.db, rigTable), a.eb, nil)
+	b.h.Now = func() time.Time { return rigStart.Add(time.Minute) }
+	a.glue.update("s-1", func(s *gluetypes.Session) { s.Status = "STOPPED" })
+	a.advance(2 * time.Minute)
+	bGlue.getErr = func(string) error {
+		a.poll(t, context.Background(), handler.Request{}) // A commits READY→STOPPED first
+		a.ebFail = errors.New("down for B")                // and then the bus fails for B
+		return nil
+	}
+	bRes, bErr := b.h.Poll(context.Background(), handler.Request{})
+	t.Logf("run B: result %+v, error %v", bRes, bErr)
+	a.ebFail = nil
+
+	a.advance(time.Minute)
+	a.poll(t, context.Background(), handler.Request{})
+	var got []string
+	for _, e := range a.events(t) {
+		got = append(got, e.String())
+	}
+	if !slices.Contains(got, "s-1#2 Glue Session State Change READY->STOPPING") {
+		t.Errorf("events: got %q, want READY->STOPPING (observed by B) published at least once", got)
+	}
+}
