@@ -214,14 +214,12 @@ func (h *Handler) watch(ctx context.Context, req Request, res *Result) ([]*sessi
 		return err
 	})
 	if discover {
-		var mu sync.Mutex
 		g.Go(func() error {
 			var err error
-			listed, err = h.list(gctx, tags)
-			if err != nil {
-				mu.Lock()
+			if listed, err = h.list(gctx, tags); err != nil {
+				// Not fatal: the sessions listed so far are polled, the
+				// others on a later run.
 				res.Errors = append(res.Errors, SessionError{Error: "discover: " + err.Error()})
-				mu.Unlock()
 				h.Logger.WarnContext(ctx, "discovery incomplete", "error", err)
 			}
 			return nil
