@@ -17,3 +17,10 @@ bootstrap:
 
 build-SessionWatchFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' -o $(ARTIFACTS_DIR)/bootstrap ./cmd/bootstrap
+
+# Invoke the real bootstrap with one sample event under the Lambda Runtime
+# Interface Emulator, against moto and the Glue emulator (no Docker):
+#   make local-invoke EVENT=events/poll-ids.json
+.PHONY: local-invoke
+local-invoke:
+	$(GO) run ./internal/localinvoke/run -event $(EVENT)

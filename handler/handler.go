@@ -126,10 +126,20 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	}
 	res, err := h.Poll(ctx, req)
 	if err != nil {
-		return nil, err
+		return nil, &RunError{Err: err}
 	}
 	return json.Marshal(res)
 }
+
+// RunError is a run that failed as a whole: the table could not be read or
+// written, or EventBridge accepted none of the events. Lambda reports its
+// type name as the errorType.
+type RunError struct{ Err error }
+
+func (e *RunError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *RunError) Unwrap() error { return e.Err }
 
 // session is one watched session through a run.
 type session struct {

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -385,5 +386,103 @@ func BenchmarkMotoPutEventsUnmatched(b *testing.B) {
 	eb := eventbridge.NewFromConfig(cfg)
 	for b.Loop() {
 		putEvents(b, eb, entry(bus.Name, "Glue Session Error", `{"sessionId":"s-1"}`))
+	}
+}
+
+// TestCreateWithoutTB covers the error-returning cores that NewTable and
+// NewBus wrap, for callers without a testing.TB.
+func TestCreateWithoutTB(t *testing.T) {
+	t.Parallel()
+	cfg := motoConfig(t)
+	ctx := t.Context()
+
+	name, drop, err := awstest.CreateTable(ctx, cfg, "local invoke/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(name, "local-invoke-x-") {
+		t.Errorf("table name %q does not start with the sanitized prefix", name)
+	}
+	db := dynamodb.NewFromConfig(cfg)
+	ttl, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: &name})
+	if err != nil || ttl.TimeToLiveDescription.TimeToLiveStatus != ddbtypes.TimeToLiveStatusEnabled {
+		t.Errorf("TTL of %s: %+v, %v", name, ttl, err)
+	}
+	if err := drop(); err != nil {
+		t.Fatal(err)
+	}
+	var notFound *ddbtypes.ResourceNotFoundException
+	if _, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &name}); !errors.As(err, &notFound) {
+		t.Errorf("DescribeTable after drop: %v, want ResourceNotFoundException", err)
+	}
+	if err := drop(); err != nil {
+		t.Errorf("second drop: %v, want nil (already gone)", err)
+	}
+
+	bus, err := awstest.CreateBus(ctx, cfg, "local invoke", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errorsOnly, err := bus.CreateRule(ctx, "errors", `{"detail-type":["Glue Session Error"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bus.CreateRule(ctx, "errors", ""); err == nil {
+		t.Errorf("CreateRule accepted a duplicate rule name")
+	}
+	eb := eventbridge.NewFromConfig(cfg)
+	putEvents(t, eb,
+		entry(bus.Name, "Glue Session Error", `{"sessionId":"s-1"}`),
+		entry(bus.Name, "Glue Session Ready", `{"sessionId":"s-2"}`),
+	)
+	all, err := bus.Drain(ctx)
+	if err != nil || len(all) != 2 {
+		t.Errorf("Drain = %d events, %v; want 2", len(all), err)
+	}
+	narrow, err := errorsOnly.Drain(ctx)
+	if err != nil || len(narrow) != 1 {
+		t.Errorf("errors rule Drain = %d events, %v; want 1", len(narrow), err)
+	}
+	if err := bus.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	var ebNotFound *ebtypes.ResourceNotFoundException
+	if _, err := eb.DescribeEventBus(ctx, &eventbridge.DescribeEventBusInput{Name: &bus.Name}); !errors.As(err, &ebNotFound) {
+		t.Errorf("DescribeEventBus after Delete: %v, want ResourceNotFoundException", err)
+	}
+	if _, err := bus.Drain(ctx); err == nil {
+		t.Errorf("Drain of a deleted queue succeeded")
+	}
+	if err := bus.Delete(); err != nil {
+		t.Errorf("second Delete: %v", err)
+	}
+}
+
+func TestStartMoto(t *testing.T) {
+	t.Parallel()
+	url, stop, err := awstest.StartMoto()
+	if errors.Is(err, awstest.ErrMotoMissing) {
+		if os.Getenv(awstest.EnvEndpoint) != "" {
+			t.Skipf("%v; the tests use %s", err, awstest.EnvEndpoint)
+		}
+		awstest.Endpoint(t) // skips, or fails in CI, with the hint
+		t.Fatalf("StartMoto: %v, yet Endpoint found moto", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shared := os.Getenv(awstest.EnvEndpoint); url == shared {
+		t.Errorf("StartMoto returned the shared server %s", url)
+	}
+	resp, err := http.Get(url + "/moto-api/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	stop()
+	stop() // idempotent
+	if resp, err := http.Get(url + "/moto-api/"); err == nil {
+		resp.Body.Close()
+		t.Errorf("moto at %s still answers after stop", url)
 	}
 }

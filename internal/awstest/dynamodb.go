@@ -3,6 +3,7 @@ package awstest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -26,12 +27,33 @@ const callTimeout = 30 * time.Second
 // "ExpiresAt" and returns its name. The table is deleted in tb.Cleanup.
 func NewTable(tb testing.TB, cfg aws.Config) string {
 	tb.Helper()
-	client := dynamodb.NewFromConfig(cfg)
-	name := uniqueName(tb.Name(), 40)
 	ctx, cancel := context.WithTimeout(tb.Context(), callTimeout)
 	defer cancel()
+	name, drop, err := CreateTable(ctx, cfg, tb.Name())
+	if err != nil {
+		tb.Fatalf("awstest.NewTable: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := drop(); err != nil {
+			tb.Errorf("awstest: cleanup: %v", err)
+		}
+	})
+	return name
+}
 
-	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
+// CreateTable is [NewTable] for callers without a testing.TB: it creates the
+// same table, named after prefix (reduced to the characters a table name
+// allows) and a random suffix, and returns its name and a function that
+// deletes it (a table already gone is no error). Each AWS call is bounded by
+// ctx and by 30 s. If CreateTable fails after the table was created, it
+// deletes the table before returning the error.
+func CreateTable(ctx context.Context, cfg aws.Config, prefix string) (name string, drop func() error, err error) {
+	client := dynamodb.NewFromConfig(cfg)
+	name = uniqueName(prefix, 40)
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+
+	_, err = client.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:   aws.String(name),
 		BillingMode: types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{
@@ -42,24 +64,28 @@ func NewTable(tb testing.TB, cfg aws.Config) string {
 		},
 	})
 	if err != nil {
-		tb.Fatalf("awstest.NewTable: CreateTable %s: %v", name, err)
+		return "", nil, fmt.Errorf("CreateTable %s: %w", name, err)
 	}
-	tb.Cleanup(func() {
+	drop = func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 		defer cancel()
 		_, err := client.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)})
 		var notFound *types.ResourceNotFoundException
 		if err != nil && !errors.As(err, &notFound) {
-			tb.Errorf("awstest: cleanup: DeleteTable %s: %v", name, err)
+			return fmt.Errorf("DeleteTable %s: %w", name, err)
 		}
-	})
+		return nil
+	}
+	fail := func(err error) (string, func() error, error) {
+		return "", nil, errors.Join(err, drop())
+	}
 
 	waiter := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
 		o.MinDelay = 50 * time.Millisecond
 		o.MaxDelay = time.Second
 	})
 	if err := waiter.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, callTimeout); err != nil {
-		tb.Fatalf("awstest.NewTable: waiting for %s to be ACTIVE: %v", name, err)
+		return fail(fmt.Errorf("waiting for %s to be ACTIVE: %w", name, err))
 	}
 
 	_, err = client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
@@ -70,7 +96,7 @@ func NewTable(tb testing.TB, cfg aws.Config) string {
 		},
 	})
 	if err != nil {
-		tb.Fatalf("awstest.NewTable: UpdateTimeToLive %s: %v", name, err)
+		return fail(fmt.Errorf("UpdateTimeToLive %s: %w", name, err))
 	}
-	return name
+	return name, drop, nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -27,22 +29,24 @@ const DefaultRule = "all"
 // ruleName is EventBridge's constraint on rule names.
 var ruleName = regexp.MustCompile(`^[.\-_A-Za-z0-9]{1,64}$`)
 
-// Bus is a custom EventBridge event bus made by [NewBus], with rules that
-// each deliver the events they match to their own SQS queue.
+// Bus is a custom EventBridge event bus made by [NewBus] or [CreateBus], with
+// rules that each deliver the events they match to their own SQS queue.
 type Bus struct {
 	// Name is the bus name, to pass as EventBusName in PutEvents entries.
 	Name string
 	// ARN is the bus ARN.
 	ARN string
-	// Queue receives the events matched by the rule that NewBus created
-	// (named DefaultRule).
+	// Queue receives the events matched by the rule that NewBus or
+	// CreateBus created (named DefaultRule).
 	Queue *Queue
 
-	eb  *eventbridge.Client
-	sqs *sqs.Client
+	eb     *eventbridge.Client
+	sqs    *sqs.Client
+	prefix string // of queue names, for rules made by CreateRule
 
-	mu    sync.Mutex
-	rules map[string]bool
+	mu       sync.Mutex
+	rules    map[string]bool
+	cleanups []func() error // run last first by Delete
 }
 
 // Queue is the SQS queue that is the only target of one rule of a [Bus].
@@ -72,29 +76,64 @@ type Queue struct {
 // PutEvents call that no rule matches. Keep events × matching rules small.
 func NewBus(tb testing.TB, cfg aws.Config, pattern string) *Bus {
 	tb.Helper()
-	b := &Bus{
-		Name:  uniqueName(tb.Name(), 40),
-		eb:    eventbridge.NewFromConfig(cfg),
-		sqs:   sqs.NewFromConfig(cfg),
-		rules: map[string]bool{},
-	}
 	ctx, cancel := context.WithTimeout(tb.Context(), callTimeout)
 	defer cancel()
-	out, err := b.eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(b.Name)})
+	b, deleteBus, err := createBus(ctx, cfg, tb.Name())
 	if err != nil {
-		tb.Fatalf("awstest.NewBus: CreateEventBus %s: %v", b.Name, err)
+		tb.Fatalf("awstest.NewBus: %v", err)
 	}
-	b.ARN = aws.ToString(out.EventBusArn)
 	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-		defer cancel()
-		_, err := b.eb.DeleteEventBus(ctx, &eventbridge.DeleteEventBusInput{Name: aws.String(b.Name)})
-		if err != nil && !isNotFound(err) {
-			tb.Errorf("awstest: cleanup: DeleteEventBus %s: %v", b.Name, err)
+		if err := deleteBus(); err != nil {
+			tb.Errorf("awstest: cleanup: %v", err)
 		}
 	})
 	b.Queue = b.AddRule(tb, DefaultRule, pattern)
 	return b
+}
+
+// CreateBus is [NewBus] for callers without a testing.TB: it creates the same
+// bus, named after prefix (reduced to the characters a bus name allows) and a
+// random suffix, with its DefaultRule and queue. [Bus.Delete] deletes the
+// bus, and the rules and queues made by CreateBus and [Bus.CreateRule]. If
+// CreateBus fails after creating something, it deletes it before returning
+// the error. Each AWS call is bounded by ctx and by 30 s.
+func CreateBus(ctx context.Context, cfg aws.Config, prefix, pattern string) (*Bus, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	b, deleteBus, err := createBus(ctx, cfg, prefix)
+	if err != nil {
+		return nil, err
+	}
+	b.cleanups = append(b.cleanups, deleteBus)
+	if b.Queue, err = b.CreateRule(ctx, DefaultRule, pattern); err != nil {
+		return nil, errors.Join(err, b.Delete())
+	}
+	return b, nil
+}
+
+// createBus creates the bus and returns it with the function that deletes it.
+func createBus(ctx context.Context, cfg aws.Config, prefix string) (*Bus, func() error, error) {
+	b := &Bus{
+		Name:   uniqueName(prefix, 40),
+		eb:     eventbridge.NewFromConfig(cfg),
+		sqs:    sqs.NewFromConfig(cfg),
+		prefix: prefix,
+		rules:  map[string]bool{},
+	}
+	out, err := b.eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(b.Name)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("CreateEventBus %s: %w", b.Name, err)
+	}
+	b.ARN = aws.ToString(out.EventBusArn)
+	return b, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		defer cancel()
+		_, err := b.eb.DeleteEventBus(ctx, &eventbridge.DeleteEventBusInput{Name: aws.String(b.Name)})
+		if err != nil && !isNotFound(err) {
+			return fmt.Errorf("DeleteEventBus %s: %w", b.Name, err)
+		}
+		return nil
+	}, nil
 }
 
 // AddRule adds to the bus a rule with the given name and event pattern
@@ -103,44 +142,101 @@ func NewBus(tb testing.TB, cfg aws.Config, pattern string) *Bus {
 // [.\-_A-Za-z0-9]{1,64}. The rule and queue are deleted in tb.Cleanup.
 func (b *Bus) AddRule(tb testing.TB, name, pattern string) *Queue {
 	tb.Helper()
+	ctx, cancel := context.WithTimeout(tb.Context(), callTimeout)
+	defer cancel()
+	q, undo, err := b.addRule(ctx, sanitize(tb.Name(), 24), name, pattern)
+	for _, f := range undo {
+		tb.Cleanup(func() {
+			if err := f(); err != nil {
+				tb.Errorf("awstest: cleanup: %v", err)
+			}
+		})
+	}
+	if err != nil {
+		tb.Fatalf("awstest: AddRule: %v", err)
+	}
+	return q
+}
+
+// CreateRule is [Bus.AddRule] for callers without a testing.TB: the rule and
+// its queue are deleted by [Bus.Delete], or before CreateRule returns an
+// error. Each AWS call is bounded by ctx and by 30 s.
+func (b *Bus) CreateRule(ctx context.Context, name, pattern string) (*Queue, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	q, undo, err := b.addRule(ctx, sanitize(b.prefix, 24), name, pattern)
+	if err != nil {
+		errs := []error{err}
+		for _, f := range slices.Backward(undo) {
+			errs = append(errs, f())
+		}
+		return nil, errors.Join(errs...)
+	}
+	b.mu.Lock()
+	b.cleanups = append(b.cleanups, undo...)
+	b.mu.Unlock()
+	return q, nil
+}
+
+// Delete deletes what [CreateBus] and [Bus.CreateRule] made, last made
+// first: rules (after removing their targets), queues, then the bus, going
+// on after a failure and returning every error. Resources already gone are
+// no error; rules added with [Bus.AddRule] are left to their tb.Cleanup.
+// Delete does nothing more when called again.
+func (b *Bus) Delete() error {
+	b.mu.Lock()
+	cleanups := b.cleanups
+	b.cleanups = nil
+	b.mu.Unlock()
+	var errs []error
+	for _, f := range slices.Backward(cleanups) {
+		errs = append(errs, f())
+	}
+	return errors.Join(errs...)
+}
+
+// addRule creates the rule and its queue. It returns, even on error, the
+// functions that delete what it created, in the order created: run them
+// last first.
+func (b *Bus) addRule(ctx context.Context, queuePrefix, name, pattern string) (*Queue, []func() error, error) {
 	if !ruleName.MatchString(name) {
-		tb.Fatalf("awstest: AddRule: invalid rule name %q", name)
+		return nil, nil, fmt.Errorf("invalid rule name %q", name)
 	}
 	b.mu.Lock()
 	dup := b.rules[name]
 	b.rules[name] = true
 	b.mu.Unlock()
 	if dup {
-		tb.Fatalf("awstest: AddRule: bus %s already has a rule %q", b.Name, name)
+		return nil, nil, fmt.Errorf("bus %s already has a rule %q", b.Name, name)
 	}
 	if pattern == "" {
 		pattern = MatchAll
 	}
 	q := &Queue{Rule: name, Pattern: pattern, sqs: b.sqs}
-	ctx, cancel := context.WithTimeout(tb.Context(), callTimeout)
-	defer cancel()
+	var undo []func() error
 
 	// Queue names: at most 80 characters of [A-Za-z0-9_-].
-	queueName := uniqueName(sanitize(tb.Name(), 24)+"-"+sanitize(name, 24), 51)
+	queueName := uniqueName(queuePrefix+"-"+sanitize(name, 24), 51)
 	qout, err := b.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(queueName)})
 	if err != nil {
-		tb.Fatalf("awstest: AddRule: CreateQueue %s: %v", queueName, err)
+		return nil, undo, fmt.Errorf("CreateQueue %s: %w", queueName, err)
 	}
 	q.URL = aws.ToString(qout.QueueUrl)
-	tb.Cleanup(func() {
+	undo = append(undo, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 		defer cancel()
 		_, err := b.sqs.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(q.URL)})
 		if err != nil && !isNotFound(err) {
-			tb.Errorf("awstest: cleanup: DeleteQueue %s: %v", q.URL, err)
+			return fmt.Errorf("DeleteQueue %s: %w", q.URL, err)
 		}
+		return nil
 	})
 	attrs, err := b.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 		QueueUrl:       aws.String(q.URL),
 		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
 	})
 	if err != nil {
-		tb.Fatalf("awstest: AddRule: GetQueueAttributes %s: %v", q.URL, err)
+		return nil, undo, fmt.Errorf("GetQueueAttributes %s: %w", q.URL, err)
 	}
 	q.ARN = attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
 
@@ -150,10 +246,10 @@ func (b *Bus) AddRule(tb testing.TB, name, pattern string) *Queue {
 		EventPattern: aws.String(pattern),
 		State:        ebtypes.RuleStateEnabled,
 	}); err != nil {
-		tb.Fatalf("awstest: AddRule: PutRule %s on %s with pattern %s: %v", name, b.Name, pattern, err)
+		return nil, undo, fmt.Errorf("PutRule %s on %s with pattern %s: %w", name, b.Name, pattern, err)
 	}
 	const targetID = "queue"
-	tb.Cleanup(func() {
+	undo = append(undo, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 		defer cancel()
 		// EventBridge refuses to delete a rule that still has targets.
@@ -161,12 +257,13 @@ func (b *Bus) AddRule(tb testing.TB, name, pattern string) *Queue {
 			Rule: aws.String(name), EventBusName: aws.String(b.Name), Ids: []string{targetID},
 		})
 		if err != nil && !isNotFound(err) {
-			tb.Errorf("awstest: cleanup: RemoveTargets %s on %s: %v", name, b.Name, err)
+			return fmt.Errorf("RemoveTargets %s on %s: %w", name, b.Name, err)
 		}
 		_, err = b.eb.DeleteRule(ctx, &eventbridge.DeleteRuleInput{Name: aws.String(name), EventBusName: aws.String(b.Name)})
 		if err != nil && !isNotFound(err) {
-			tb.Errorf("awstest: cleanup: DeleteRule %s on %s: %v", name, b.Name, err)
+			return fmt.Errorf("DeleteRule %s on %s: %w", name, b.Name, err)
 		}
+		return nil
 	})
 	tout, err := b.eb.PutTargets(ctx, &eventbridge.PutTargetsInput{
 		Rule:         aws.String(name),
@@ -174,13 +271,13 @@ func (b *Bus) AddRule(tb testing.TB, name, pattern string) *Queue {
 		Targets:      []ebtypes.Target{{Id: aws.String(targetID), Arn: aws.String(q.ARN)}},
 	})
 	if err != nil {
-		tb.Fatalf("awstest: AddRule: PutTargets %s on %s: %v", name, b.Name, err)
+		return nil, undo, fmt.Errorf("PutTargets %s on %s: %w", name, b.Name, err)
 	}
 	if tout.FailedEntryCount != 0 {
 		e := tout.FailedEntries[0]
-		tb.Fatalf("awstest: AddRule: PutTargets %s on %s: %s: %s", name, b.Name, aws.ToString(e.ErrorCode), aws.ToString(e.ErrorMessage))
+		return nil, undo, fmt.Errorf("PutTargets %s on %s: %s: %s", name, b.Name, aws.ToString(e.ErrorCode), aws.ToString(e.ErrorMessage))
 	}
-	return q
+	return q, undo, nil
 }
 
 // Receive drains the queue of the rule that [NewBus] created; see
@@ -188,6 +285,12 @@ func (b *Bus) AddRule(tb testing.TB, name, pattern string) *Queue {
 func (b *Bus) Receive(tb testing.TB) []json.RawMessage {
 	tb.Helper()
 	return b.Queue.Receive(tb)
+}
+
+// Drain is [Bus.Receive] for callers without a testing.TB; see
+// [Queue.Drain].
+func (b *Bus) Drain(ctx context.Context) ([]json.RawMessage, error) {
+	return b.Queue.Drain(ctx)
 }
 
 // Receive reads and deletes every message currently in the queue
@@ -209,7 +312,19 @@ func (b *Bus) Receive(tb testing.TB) []json.RawMessage {
 // "account": "123456789012").
 func (q *Queue) Receive(tb testing.TB) []json.RawMessage {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(tb.Context(), callTimeout)
+	bodies, err := q.Drain(tb.Context())
+	if err != nil {
+		tb.Fatalf("awstest: %v", err)
+	}
+	return bodies
+}
+
+// Drain is [Queue.Receive] for callers without a testing.TB: it returns the
+// bodies read so far and an error if a call fails, a body is not JSON, or
+// the queue is not empty after 1000 batches. The calls are bounded by ctx
+// and by 30 s.
+func (q *Queue) Drain(ctx context.Context) ([]json.RawMessage, error) {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	var bodies []json.RawMessage
 	for range 1000 {
@@ -219,16 +334,16 @@ func (q *Queue) Receive(tb testing.TB) []json.RawMessage {
 			WaitTimeSeconds:     0,
 		})
 		if err != nil {
-			tb.Fatalf("awstest: Receive from %s: %v", q.URL, err)
+			return bodies, fmt.Errorf("Receive from %s: %w", q.URL, err)
 		}
 		if len(out.Messages) == 0 {
-			return bodies
+			return bodies, nil
 		}
 		entries := make([]sqstypes.DeleteMessageBatchRequestEntry, 0, len(out.Messages))
 		for i, m := range out.Messages {
 			body := aws.ToString(m.Body)
 			if !json.Valid([]byte(body)) {
-				tb.Fatalf("awstest: Receive from %s: message body is not JSON: %q", q.URL, body)
+				return bodies, fmt.Errorf("Receive from %s: message body is not JSON: %q", q.URL, body)
 			}
 			bodies = append(bodies, json.RawMessage(body))
 			entries = append(entries, sqstypes.DeleteMessageBatchRequestEntry{
@@ -238,15 +353,14 @@ func (q *Queue) Receive(tb testing.TB) []json.RawMessage {
 		}
 		del, err := q.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(q.URL), Entries: entries})
 		if err != nil {
-			tb.Fatalf("awstest: Receive from %s: DeleteMessageBatch: %v", q.URL, err)
+			return bodies, fmt.Errorf("Receive from %s: DeleteMessageBatch: %w", q.URL, err)
 		}
 		if len(del.Failed) != 0 {
 			f := del.Failed[0]
-			tb.Fatalf("awstest: Receive from %s: DeleteMessageBatch: %s: %s", q.URL, aws.ToString(f.Code), aws.ToString(f.Message))
+			return bodies, fmt.Errorf("Receive from %s: DeleteMessageBatch: %s: %s", q.URL, aws.ToString(f.Code), aws.ToString(f.Message))
 		}
 	}
-	tb.Fatalf("awstest: Receive from %s: queue not empty after 1000 batches", q.URL)
-	return nil
+	return bodies, fmt.Errorf("Receive from %s: queue not empty after 1000 batches", q.URL)
 }
 
 // isNotFound reports whether err says the resource is already gone.

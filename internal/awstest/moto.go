@@ -18,15 +18,19 @@ import (
 // already running moto server (.ci/run sets it).
 const EnvEndpoint = "MOTO_ENDPOINT"
 
+// MotoMissingHint says how to get moto_server, for messages about
+// [ErrMotoMissing].
+const MotoMissingHint = "moto_server 5.2.1 must be on PATH (it ships with this machine's pyenv Python 3.11, reached through the pyenv shims); or set " + EnvEndpoint + " to the URL of a running moto server"
+
 const (
 	motoCommand      = "moto_server"
 	motoStartTimeout = 15 * time.Second
-	motoMissingHint  = "moto_server 5.2.1 must be on PATH (it ships with this machine's pyenv Python 3.11, reached through the pyenv shims); or set " + EnvEndpoint + " to the URL of a running moto server"
 )
 
-// errMotoMissing marks a failure to find moto_server at all, which skips the
-// test outside CI.
-var errMotoMissing = errors.New("moto_server not found")
+// ErrMotoMissing marks a failure to find moto_server at all (as opposed to
+// a failure to start one that was found): [Endpoint] then skips the test
+// outside CI, and callers of [StartMoto] can tell it with errors.Is.
+var ErrMotoMissing = errors.New("moto_server not found")
 
 var (
 	motoOnce sync.Once
@@ -52,10 +56,10 @@ func Endpoint(tb testing.TB) string {
 	if ep := os.Getenv(EnvEndpoint); ep != "" {
 		return strings.TrimRight(ep, "/")
 	}
-	motoOnce.Do(func() { motoURL, motoErr = startMoto() })
+	motoOnce.Do(func() { motoURL, _, motoErr = StartMoto() })
 	switch {
-	case errors.Is(motoErr, errMotoMissing):
-		msg := fmt.Sprintf("awstest: %v: %s", motoErr, motoMissingHint)
+	case errors.Is(motoErr, ErrMotoMissing):
+		msg := fmt.Sprintf("awstest: %v: %s", motoErr, MotoMissingHint)
 		if os.Getenv("CI") != "" {
 			tb.Fatal(msg)
 		}
@@ -66,27 +70,37 @@ func Endpoint(tb testing.TB) string {
 	return motoURL
 }
 
-// startMoto starts moto_server, trying again on another port if it exits
-// before answering (such as when another process took the port meanwhile).
-func startMoto() (string, error) {
+// StartMoto starts a new moto_server on a free port of 127.0.0.1, waits (up
+// to 15 s) until GET /moto-api/ answers, and returns its URL, such as
+// "http://127.0.0.1:40123", and a function that kills it and waits for it to
+// exit (safe to call more than once). It tries again on another port if the
+// server exits before answering (such as when another process took the port
+// meanwhile).
+//
+// Each call starts its own server; it is not the one [Endpoint] shares. On
+// Linux the server also gets SIGKILL when the calling process dies (parent
+// death signal); elsewhere it outlives a caller that never calls stop.
+//
+// If moto_server cannot be found, the error wraps [ErrMotoMissing].
+func StartMoto() (url string, stop func(), err error) {
 	path, err := exec.LookPath(motoCommand)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", errMotoMissing, err)
+		return "", nil, fmt.Errorf("%w: %v", ErrMotoMissing, err)
 	}
 	for attempt := 1; ; attempt++ {
-		url, err := startMotoOnce(path)
+		url, stop, err := startMotoOnce(path)
 		if err == nil || attempt == 3 || !errors.Is(err, errExitedEarly) {
-			return url, err
+			return url, stop, err
 		}
 	}
 }
 
 var errExitedEarly = errors.New("moto_server exited before answering")
 
-func startMotoOnce(path string) (string, error) {
+func startMotoOnce(path string) (string, func(), error) {
 	port, err := freePort()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	out := &headBuffer{max: 64 << 10}
 	cmd := exec.Command(path, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
@@ -94,7 +108,14 @@ func startMotoOnce(path string) (string, error) {
 	cmd.Stderr = out
 	exited, err := startChild(cmd)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
+		return "", nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var stopOnce sync.Once
+	stop := func() {
+		stopOnce.Do(func() {
+			_ = cmd.Process.Kill()
+			<-exited
+		})
 	}
 	url := "http://127.0.0.1:" + strconv.Itoa(port)
 	client := &http.Client{Timeout: time.Second}
@@ -104,7 +125,7 @@ func startMotoOnce(path string) (string, error) {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return url, nil
+				return url, stop, nil
 			}
 		}
 		select {
@@ -113,15 +134,14 @@ func startMotoOnce(path string) (string, error) {
 			if errors.As(err, &exitErr) && exitErr.ExitCode() == 127 {
 				// A pyenv shim whose command the selected Python lacks:
 				// "pyenv: moto_server: command not found", exit status 127.
-				return "", fmt.Errorf("%w: %s: %v: %s", errMotoMissing, path, err, strings.TrimSpace(out.String()))
+				return "", nil, fmt.Errorf("%w: %s: %v: %s", ErrMotoMissing, path, err, strings.TrimSpace(out.String()))
 			}
-			return "", fmt.Errorf("%w (%v); output:\n%s", errExitedEarly, err, out)
+			return "", nil, fmt.Errorf("%w (%v); output:\n%s", errExitedEarly, err, out)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			<-exited
-			return "", fmt.Errorf("%s did not answer GET %s/moto-api/ within %v; output:\n%s", path, url, motoStartTimeout, out)
+			stop()
+			return "", nil, fmt.Errorf("%s did not answer GET %s/moto-api/ within %v; output:\n%s", path, url, motoStartTimeout, out)
 		}
 	}
 }
