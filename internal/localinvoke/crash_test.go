@@ -1,0 +1,185 @@
+package localinvoke_test
+
+// Real crashes: the bootstrap is SIGKILLed under the Runtime Interface
+// Emulator at each point between fetching, publishing and saving. A proxy
+// in front of moto sees every DynamoDB and EventBridge call the function
+// makes and pulls the trigger at the chosen one. The next run must deliver
+// every change, with the same eventIds.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+
+	"sessionwatch/internal/glueemu"
+	"sessionwatch/internal/localinvoke"
+)
+
+// killer forwards to moto; when armed, it SIGKILLs the function's
+// bootstrap at the first request whose X-Amz-Target is target, before
+// forwarding it or (after) once moto has answered it.
+type killer struct {
+	proxy *httputil.ReverseProxy
+	mu    sync.Mutex
+	f     *localinvoke.Function
+	// target and after say where to kill; fired is set once it has.
+	target string
+	after  bool
+	fired  bool
+}
+
+func (k *killer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	k.mu.Lock()
+	hit := k.f != nil && !k.fired && r.Header.Get("X-Amz-Target") == k.target
+	if hit {
+		k.fired = true
+	}
+	k.mu.Unlock()
+	if hit && !k.after {
+		k.kill()
+		http.Error(w, "killed", http.StatusBadGateway)
+		return
+	}
+	if !hit {
+		k.proxy.ServeHTTP(w, r)
+		return
+	}
+	rec := httptest.NewRecorder()
+	k.proxy.ServeHTTP(rec, r)
+	k.kill() // moto has done the work; the function never hears of it
+	http.Error(w, "killed", http.StatusBadGateway)
+}
+
+func (k *killer) kill() {
+	for _, pid := range k.f.RuntimePIDs() {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// crashEvent is the part of a delivered event the crash tests compare.
+type crashEvent struct {
+	Detail struct {
+		EventID   string  `json:"eventId"`
+		SessionID string  `json:"sessionId"`
+		Sequence  int     `json:"sequence"`
+		Status    *string `json:"status"`
+	} `json:"detail"`
+	DetailType string `json:"detail-type"`
+}
+
+func (p crashEvent) change() string {
+	status := "null"
+	if p.Detail.Status != nil {
+		status = *p.Detail.Status
+	}
+	return fmt.Sprintf("%s#%d %s %s", p.Detail.SessionID, p.Detail.Sequence, p.DetailType, status)
+}
+
+func TestCrashAtEachPoint(t *testing.T) {
+	points := []struct {
+		name, target string
+		after        bool
+	}{
+		{"while loading snapshots", "DynamoDB_20120810.BatchGetItem", false},
+		{"before publishing", "AWSEvents.PutEvents", false},
+		{"after publishing, before the answer", "AWSEvents.PutEvents", true},
+		{"after publishing, before saving", "DynamoDB_20120810.PutItem", false},
+		{"after the first save", "DynamoDB_20120810.PutItem", true},
+	}
+	for _, p := range points {
+		t.Run(p.name, func(t *testing.T) {
+			opts := setup(t)
+			target, err := url.Parse(opts.MotoEndpoint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rp := httputil.NewSingleHostReverseProxy(target)
+			rp.ErrorLog = log.New(io.Discard, "", 0) // the killed function hangs up mid-call
+			k := &killer{proxy: rp, target: p.target, after: p.after}
+			proxy := httptest.NewServer(k)
+			defer proxy.Close()
+			opts.MotoEndpoint = proxy.URL
+			opts.Sessions = []glueemu.Session{
+				{ID: "c-1", Status: "READY"},
+				{ID: "c-2", Status: "READY"},
+				{ID: "c-3", Status: "READY", ErrorMessage: "executor lost"},
+			}
+			opts.Env = map[string]string{"SESSION_IDS": "c-1,c-2,c-3", "MAX_CONCURRENCY": "1"}
+			f, err := localinvoke.Start(t.Context(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			ctx := t.Context()
+
+			// Run 1 sees every session for the first time (4 events); it
+			// is killed at the chosen point.
+			k.mu.Lock()
+			k.f = f
+			k.mu.Unlock()
+			body, err := f.Invoke(ctx, nil)
+			if !k.fired {
+				t.Fatalf("the kill point was never reached: %s %v", body, err)
+			}
+			if err == nil {
+				t.Fatalf("killed run answered %s, want a Runtime.ExitError", body)
+			}
+			// Run 2, after a restart, must deliver everything.
+			if body, err = f.Invoke(ctx, nil); err != nil {
+				t.Fatalf("run after the crash: %v", err)
+			}
+			// Run 3 must find nothing left to do.
+			body, err = f.Invoke(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res struct{ Published, Changed int }
+			if err := json.Unmarshal(body, &res); err != nil || res.Published != 0 || res.Changed != 0 {
+				t.Errorf("third run: %s, want nothing to do", body)
+			}
+
+			raws, err := f.Published(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := map[string]map[string]bool{}
+			for _, raw := range raws {
+				var e crashEvent
+				if err := json.Unmarshal(raw, &e); err != nil {
+					t.Fatal(err)
+				}
+				if ids[e.change()] == nil {
+					ids[e.change()] = map[string]bool{}
+				}
+				ids[e.change()][e.Detail.EventID] = true
+			}
+			want := []string{
+				"c-1#1 Glue Session State Change READY",
+				"c-2#1 Glue Session State Change READY",
+				"c-3#1 Glue Session State Change READY",
+				"c-3#2 Glue Session Error READY",
+			}
+			var got []string
+			for change, set := range ids {
+				got = append(got, change)
+				if len(set) != 1 {
+					t.Errorf("%s delivered with %d eventIds, want 1", change, len(set))
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("changes delivered:\n got %q\nwant %q", got, want)
+			}
+			t.Logf("%d deliveries of %d changes", len(raws), len(got))
+		})
+	}
+}
