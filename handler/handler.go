@@ -37,6 +37,10 @@ var _ Glue = (*glue.Client)(nil)
 // APIs throttle far sooner than DynamoDB on-demand or PutEvents.
 const AWSConcurrency = 16
 
+// MaxSkippedKept bounds how many skipped ids a run records for the next
+// one to poll first (they share the registry's 400 KB item).
+const MaxSkippedKept = 1000
+
 // ListPageSize is the MaxResults of every ListSessions call: Glue's
 // largest page, so discovery makes as few calls as it can.
 const ListPageSize = 1000
@@ -149,15 +153,17 @@ type session struct {
 	listed bool               // cur came from ListSessions
 	polled bool
 	skip   bool // not polled: finished, deleted, skipped or failed
-	next   *state.Snapshot
-	out    []*outgoing
+	// wasSkipped: the last run ran out of time before polling it.
+	wasSkipped bool
+	next       *state.Snapshot
+	out        []*outgoing
 }
 
 // Poll runs one poll: fetch, diff, publish, save.
 func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 	start := h.Now()
 	res := &Result{NotFound: []string{}, Skipped: []string{}, Errors: []SessionError{}, DryRun: req.DryRun}
-	sessions, err := h.watch(ctx, req, res)
+	sessions, skipped, err := h.watch(ctx, req, res)
 	if err != nil {
 		h.Logger.ErrorContext(ctx, "run failed", "error", err)
 		return nil, err
@@ -198,6 +204,11 @@ func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 		h.Logger.ErrorContext(ctx, "run failed", "error", err)
 		return nil, err
 	}
+	if err := h.store.MarkSkipped(ctx, skipped, res.Skipped[:min(len(res.Skipped), MaxSkippedKept)]); err != nil {
+		// Only the order of the next run's polls depends on it.
+		res.Errors = append(res.Errors, SessionError{Error: err.Error()})
+		h.Logger.WarnContext(ctx, "skipped sessions not recorded", "error", err)
+	}
 	h.summary(ctx, res, start)
 	if len(all) > 0 && res.Published == 0 {
 		return nil, fmt.Errorf("publish to event bus %s: none of %d events was accepted (kept for the next run): %w", h.cfg.EventBus, len(all), all[0].err)
@@ -208,7 +219,7 @@ func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 // watch applies track/untrack and works out the watched set: configured
 // ids, requested ids, the registry and, when discovering, ListSessions.
 // Only a failure to read the table fails the run.
-func (h *Handler) watch(ctx context.Context, req Request, res *Result) ([]*session, error) {
+func (h *Handler) watch(ctx context.Context, req Request, res *Result) (sessions []*session, skipped []string, err error) {
 	discover, tags := h.cfg.Discover, h.cfg.DiscoverTags
 	if req.Discover != nil {
 		discover = *req.Discover
@@ -216,11 +227,11 @@ func (h *Handler) watch(ctx context.Context, req Request, res *Result) ([]*sessi
 	if req.Tags != nil {
 		tags = req.Tags
 	}
-	var tracked []string
+	var reg state.Registry
 	var listed []gluetypes.Session
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
-		tracked, err = h.registry(gctx, req)
+		reg, err = h.registry(gctx, req)
 		return err
 	})
 	if discover {
@@ -236,10 +247,9 @@ func (h *Handler) watch(ctx context.Context, req Request, res *Result) ([]*sessi
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
-	var sessions []*session
 	byID := map[string]*session{}
 	add := func(id string) *session {
 		if s, ok := byID[id]; ok {
@@ -250,7 +260,7 @@ func (h *Handler) watch(ctx context.Context, req Request, res *Result) ([]*sessi
 		sessions = append(sessions, s)
 		return s
 	}
-	for _, ids := range [][]string{h.cfg.SessionIDs, req.SessionIDs, tracked} {
+	for _, ids := range [][]string{h.cfg.SessionIDs, req.SessionIDs, reg.Tracked} {
 		for _, id := range ids {
 			add(id)
 		}
@@ -267,39 +277,44 @@ func (h *Handler) watch(ctx context.Context, req Request, res *Result) ([]*sessi
 	}
 	snaps, err := h.store.Load(ctx, ids)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, s := range sessions {
 		s.prev = snaps[s.id]
 		s.skip = s.prev != nil && s.prev.Done()
 	}
-	return sessions, nil
-}
-
-// registry applies the request's track and untrack, then returns the
-// tracked ids. A dry run reads the registry and changes only its copy.
-func (h *Handler) registry(ctx context.Context, req Request) ([]string, error) {
-	if !req.DryRun {
-		if err := h.store.Track(ctx, req.Track); err != nil {
-			return nil, err
-		}
-		if err := h.store.Untrack(ctx, req.Untrack); err != nil {
-			return nil, err
+	for _, id := range reg.Skipped {
+		if s, ok := byID[id]; ok {
+			s.wasSkipped = true
 		}
 	}
-	tracked, err := h.store.Tracked(ctx)
+	return sessions, reg.Skipped, nil
+}
+
+// registry applies the request's track and untrack, then reads the
+// registry. A dry run reads it and changes only its copy.
+func (h *Handler) registry(ctx context.Context, req Request) (state.Registry, error) {
+	if !req.DryRun {
+		if err := h.store.Track(ctx, req.Track); err != nil {
+			return state.Registry{}, err
+		}
+		if err := h.store.Untrack(ctx, req.Untrack); err != nil {
+			return state.Registry{}, err
+		}
+	}
+	reg, err := h.store.Registry(ctx)
 	if err != nil {
-		return nil, err
+		return reg, err
 	}
 	if req.DryRun {
 		for _, id := range req.Track {
-			if !slices.Contains(tracked, id) {
-				tracked = append(tracked, id)
+			if !slices.Contains(reg.Tracked, id) {
+				reg.Tracked = append(reg.Tracked, id)
 			}
 		}
-		tracked = slices.DeleteFunc(tracked, func(id string) bool { return slices.Contains(req.Untrack, id) })
+		reg.Tracked = slices.DeleteFunc(reg.Tracked, func(id string) bool { return slices.Contains(req.Untrack, id) })
 	}
-	return tracked, nil
+	return reg, nil
 }
 
 // list returns every session ListSessions answers for the tag filter, all
@@ -337,7 +352,7 @@ func (h *Handler) fetch(ctx context.Context, sessions []*session, res *Result) {
 	var mu sync.Mutex
 	g := errgroup.Group{}
 	g.SetLimit(h.cfg.MaxConcurrency)
-	for _, s := range sessions {
+	for _, s := range fetchOrder(sessions) {
 		if s.skip {
 			continue
 		}
@@ -346,16 +361,21 @@ func (h *Handler) fetch(ctx context.Context, sessions []*session, res *Result) {
 			continue
 		}
 		g.Go(func() error {
-			if fetchCtx.Err() != nil {
+			skip := func() {
 				s.skip = true
 				mu.Lock()
 				res.Skipped = append(res.Skipped, s.id)
 				mu.Unlock()
+			}
+			if fetchCtx.Err() != nil {
+				skip()
 				return nil
 			}
 			out, err := h.glue.GetSession(fetchCtx, &glue.GetSessionInput{Id: aws.String(s.id), RequestOrigin: h.origin()})
 			var notFound *gluetypes.EntityNotFoundException
 			switch {
+			case err != nil && fetchCtx.Err() != nil:
+				skip() // cut short by the deadline: the next run polls it
 			case err == nil && out.Session != nil:
 				s.cur, s.polled = out.Session, true
 			case errors.As(err, &notFound):
@@ -382,6 +402,24 @@ func (h *Handler) fetch(ctx context.Context, sessions []*session, res *Result) {
 			}
 		}
 	}
+}
+
+// fetchOrder puts first the sessions the last run skipped, then the ones
+// never seen, so that a run cut short by its deadline does not starve
+// them: the next run starts where it stopped.
+func fetchOrder(sessions []*session) []*session {
+	rank := func(s *session) int {
+		switch {
+		case s.wasSkipped:
+			return 0
+		case s.prev == nil:
+			return 1
+		}
+		return 2
+	}
+	out := slices.Clone(sessions)
+	slices.SortStableFunc(out, func(a, b *session) int { return rank(a) - rank(b) })
+	return out
 }
 
 // diff works out a session's new snapshot (nil when nothing changed) and

@@ -1179,8 +1179,48 @@ func TestPollDeadlineReserve(t *testing.T) {
 	if !slices.Equal(res.Skipped, []string{"s-1", "s-2"}) || res.Polled != 0 || r.glue.totalGets() != 0 {
 		t.Errorf("got %+v and %d GetSession calls, want both skipped, none polled", res, r.glue.totalGets())
 	}
-	if r.writes() != 0 || r.eb.Calls() != 0 {
-		t.Errorf("got %v and %d PutEvents calls, want none", r.db.Calls(), r.eb.Calls())
+	if calls := r.db.Calls(); calls["PutItem"] != 0 || calls["UpdateItem"] != 1 || r.eb.Calls() != 0 {
+		t.Errorf("got %v and %d PutEvents calls, want no snapshot written, nothing published, the skipped ids recorded once", calls, r.eb.Calls())
+	}
+	reg, err := state.NewStore(r.db, rigTable).Registry(context.Background())
+	if err != nil || !slices.Equal(reg.Skipped, []string{"s-1", "s-2"}) {
+		t.Errorf("registry: %+v, %v; want both ids recorded as skipped", reg, err)
+	}
+}
+
+// TestPollSkippedFirst: a run cut short by its deadline is followed by one
+// that polls the skipped sessions first, so a fleet too large for one run
+// is still covered over several.
+func TestPollSkippedFirst(t *testing.T) {
+	ids := []string{"s-1", "s-2", "s-3", "s-4", "s-5", "s-6"}
+	r := newRig(t, map[string]string{"SESSION_IDS": strings.Join(ids, ","), "MAX_CONCURRENCY": "1"})
+	for _, id := range ids {
+		r.glue.put(bare(id, "READY"), nil)
+	}
+	polled := map[string]int{}
+	var mu sync.Mutex
+	r.glue.getErr = func(id string) error {
+		mu.Lock()
+		polled[id]++
+		mu.Unlock()
+		time.Sleep(40 * time.Millisecond)
+		return nil
+	}
+	r.h.DeadlineReserve = 100 * time.Millisecond
+	for run := range 6 {
+		ctx, cancel := context.WithTimeout(lambdaCtx(), 200*time.Millisecond)
+		res := r.poll(t, ctx, handler.Request{})
+		cancel()
+		t.Logf("run %d: polled %d, skipped %q", run+1, res.Polled, res.Skipped)
+		r.advance(time.Minute)
+	}
+	for _, id := range ids {
+		if polled[id] == 0 {
+			t.Errorf("%s never polled in 6 runs cut short: %v", id, polled)
+		}
+	}
+	if got := len(r.events(t)); got != len(ids) {
+		t.Errorf("events: got %d, want one first sighting per session", got)
 	}
 }
 

@@ -138,49 +138,69 @@ func (s *Store) Save(ctx context.Context, next *Snapshot, read int64) error {
 	return nil
 }
 
-type registry struct {
-	IDs []string `dynamodbav:"Ids,stringset,omitempty"`
+// Registry is the item that lists the tracked session ids, and the ids a
+// run had to skip because its deadline came, which the next run polls
+// first.
+type Registry struct {
+	Tracked []string `dynamodbav:"Ids,stringset,omitempty"`
+	Skipped []string `dynamodbav:"Skipped,stringset,omitempty"`
 }
 
-// Tracked returns the ids in the registry, sorted.
-func (s *Store) Tracked(ctx context.Context) ([]string, error) {
+// Registry reads the registry item; its lists are sorted.
+func (s *Store) Registry(ctx context.Context) (Registry, error) {
 	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: &s.table, Key: key(RegistryKey), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read registry from %s: %w", s.table, err)
+		return Registry{}, fmt.Errorf("read registry from %s: %w", s.table, err)
 	}
-	var reg registry
+	var reg Registry
 	if err := attributevalue.UnmarshalMap(res.Item, &reg); err != nil {
-		return nil, fmt.Errorf("read registry: malformed item: %w", err)
+		return Registry{}, fmt.Errorf("read registry: malformed item: %w", err)
 	}
-	slices.Sort(reg.IDs)
-	return reg.IDs, nil
+	slices.Sort(reg.Tracked)
+	slices.Sort(reg.Skipped)
+	return reg, nil
+}
+
+// Tracked returns the tracked ids, sorted.
+func (s *Store) Tracked(ctx context.Context) ([]string, error) {
+	reg, err := s.Registry(ctx)
+	return reg.Tracked, err
 }
 
 // Track adds ids to the registry and Untrack removes them. Each is one
 // atomic update (DynamoDB takes no ADD and DELETE of one attribute at once).
 func (s *Store) Track(ctx context.Context, ids []string) error {
-	return s.updateRegistry(ctx, "ADD", ids)
+	return s.updateRegistry(ctx, "ADD", "Ids", ids)
 }
 
 // Untrack removes ids from the registry.
 func (s *Store) Untrack(ctx context.Context, ids []string) error {
-	return s.updateRegistry(ctx, "DELETE", ids)
+	return s.updateRegistry(ctx, "DELETE", "Ids", ids)
 }
 
-func (s *Store) updateRegistry(ctx context.Context, action string, ids []string) error {
+// MarkSkipped replaces the skipped ids a run found (done) with the ones it
+// skipped itself: at most two updates, and none when both are empty.
+func (s *Store) MarkSkipped(ctx context.Context, done, skipped []string) error {
+	if err := s.updateRegistry(ctx, "DELETE", "Skipped", done); err != nil {
+		return err
+	}
+	return s.updateRegistry(ctx, "ADD", "Skipped", skipped)
+}
+
+func (s *Store) updateRegistry(ctx context.Context, action, attr string, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
 		Key:                       key(RegistryKey),
-		UpdateExpression:          aws.String(action + " Ids :ids"),
+		UpdateExpression:          aws.String(action + " " + attr + " :ids"),
 		ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":ids": &dbtypes.AttributeValueMemberSS{Value: ids}},
 	})
 	if err != nil {
-		return fmt.Errorf("update registry in %s (%s %d ids): %w", s.table, strings.ToLower(action), len(ids), err)
+		return fmt.Errorf("update registry in %s (%s %d %s): %w", s.table, strings.ToLower(action), len(ids), strings.ToLower(attr), err)
 	}
 	return nil
 }
