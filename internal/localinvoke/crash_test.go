@@ -16,9 +16,11 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"sessionwatch/internal/glueemu"
 	"sessionwatch/internal/localinvoke"
@@ -181,5 +183,66 @@ func TestCrashAtEachPoint(t *testing.T) {
 			}
 			t.Logf("%d deliveries of %d changes", len(raws), len(got))
 		})
+	}
+}
+
+// TestDeadlineUnderRIE gives the function too little time
+// (AWS_LAMBDA_FUNCTION_TIMEOUT 4 s, slow Glue answers, one call at a time):
+// the run stops starting Glue calls before the deadline, saves what it
+// finished and answers with the rest in skipped; the next runs poll the
+// skipped sessions first, until every session is covered.
+func TestDeadlineUnderRIE(t *testing.T) {
+	opts := setup(t)
+	ids := []string{"d-1", "d-2", "d-3", "d-4", "d-5", "d-6"}
+	for _, id := range ids {
+		opts.Sessions = append(opts.Sessions, glueemu.Session{ID: id, Status: "READY"})
+	}
+	opts.Env = map[string]string{"SESSION_IDS": strings.Join(ids, ","), "MAX_CONCURRENCY": "1"}
+	opts.Timeout = 4 * time.Second
+	f, err := localinvoke.Start(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Glue.SetLatency(400 * time.Millisecond)
+
+	seen := map[string]bool{}
+	for run := 1; run <= 2; run++ {
+		start := time.Now()
+		body, err := f.Invoke(t.Context(), nil)
+		if err != nil {
+			t.Fatalf("run %d: %v (the deadline must not be hit)", run, err)
+		}
+		var res struct {
+			Polled  int
+			Skipped []string
+		}
+		if err := json.Unmarshal(body, &res); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("run %d in %v: %s", run, time.Since(start).Round(time.Millisecond), body)
+		if res.Polled == 0 || len(res.Skipped) == 0 || res.Polled+len(res.Skipped) != len(ids) {
+			t.Errorf("run %d: %s, want some polled and the rest skipped", run, body)
+		}
+		for _, id := range ids {
+			if !slices.Contains(res.Skipped, id) {
+				seen[id] = true
+			}
+		}
+	}
+	f.Glue.SetLatency(0)
+	body, err := f.Invoke(t.Context(), nil)
+	if err != nil || !strings.Contains(string(body), `"skipped":[]`) {
+		t.Fatalf("run with fast answers: %s %v", body, err)
+	}
+	raws, err := f.Published(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raws) != len(ids) {
+		t.Errorf("published %d events over the runs, want one first sighting for each of %d sessions", len(raws), len(ids))
+	}
+	if len(seen) < 4 {
+		t.Errorf("two runs cut short polled only %v: the second did not start with the first's skipped sessions", seen)
 	}
 }
