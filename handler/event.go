@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -108,8 +109,19 @@ func orNone(s *string) string {
 // sequence and change always give the same id, so a re-delivery after a
 // crash or a race carries the id of the original.
 func EventID(sessionID string, sequence int64, c Change) string {
+	// What identifies the change: the new status for a state change, the
+	// new message for an error, nothing more for a deletion. (Hashing the
+	// error into a state change's id would give two ids to one transition
+	// seen by two runs, one before and one after the error appeared.)
+	what := orNone(c.Status)
+	switch c.DetailType {
+	case ErrorChange:
+		what = deref(c.ErrorMessage)
+	case Deleted:
+		what = ""
+	}
 	h := sha256.New()
-	for _, part := range []string{sessionID, strconv.FormatInt(sequence, 10), c.DetailType, orNone(c.Status), deref(c.ErrorMessage)} {
+	for _, part := range []string{sessionID, strconv.FormatInt(sequence, 10), c.DetailType, what} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}
@@ -150,15 +162,15 @@ func sessionDetail(s *gluetypes.Session) *SessionDetail {
 		GlueVersion:           s.GlueVersion,
 		WorkerType:            some(string(s.WorkerType)),
 		NumberOfWorkers:       s.NumberOfWorkers,
-		MaxCapacity:           s.MaxCapacity,
+		MaxCapacity:           finite(s.MaxCapacity),
 		IdleTimeout:           s.IdleTimeout,
-		ExecutionTime:         s.ExecutionTime,
-		DPUSeconds:            s.DPUSeconds,
+		ExecutionTime:         finite(s.ExecutionTime),
+		DPUSeconds:            finite(s.DPUSeconds),
 		SecurityConfiguration: s.SecurityConfiguration,
 		ProfileName:           s.ProfileName,
 		SessionType:           some(string(s.SessionType)),
 	}
-	if s.Progress != 0 {
+	if s.Progress != 0 && finite(&s.Progress) != nil {
 		// The SDK models Progress as a plain number: a missing value and 0
 		// look alike, so 0 is left out rather than invented.
 		d.Progress = &s.Progress
@@ -172,25 +184,35 @@ func sessionDetail(s *gluetypes.Session) *SessionDetail {
 	return d
 }
 
+// utc returns t in UTC, or nil when there is none or it cannot be written
+// as an RFC 3339 time (years outside 0–9999): left out, never invented.
 func utc(t *time.Time) *time.Time {
-	if t == nil {
+	if t == nil || t.Year() < 0 || t.Year() > 9999 {
 		return nil
 	}
 	u := t.UTC()
 	return &u
 }
 
+// finite returns f, or nil when it is NaN or infinite (which the SDK can
+// decode from Glue but JSON cannot hold).
+func finite(f *float64) *float64 {
+	if f == nil || math.IsNaN(*f) || math.IsInf(*f, 0) {
+		return nil
+	}
+	return f
+}
+
 // marshal renders a detail compactly, without HTML escaping (EventBridge
 // counts bytes, and `<` is not worth six).
-func marshal(d Detail) string {
+func marshal(d Detail) (string, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(d); err != nil {
-		// Detail holds only strings, numbers and times: it always encodes.
-		panic(fmt.Sprintf("encode event detail: %v", err))
+		return "", fmt.Errorf("encode event detail of %s: %w", d.SessionID, err)
 	}
-	return string(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	return string(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
 }
 
 // entrySize is the size of a PutEvents entry as EventBridge computes it:
@@ -207,23 +229,23 @@ func entrySize(source, detailType, detail string, resources []string) int {
 // fit renders d, truncating its long free-text strings (error messages,
 // the description), longest first, until the detail fits in limit bytes;
 // a truncated detail says "truncated": true.
-func fit(d Detail, limit int) string {
+func fit(d Detail, limit int) (string, error) {
 	if d.Session != nil {
 		s := *d.Session // the fields are cut in a copy, never in Glue's answer
 		d.Session = &s
 	}
-	out := marshal(d)
-	for over := len(out) - limit; over > 0; over = len(out) - limit {
+	out, err := marshal(d)
+	for over := len(out) - limit; err == nil && over > 0; over = len(out) - limit {
 		field := d.longestText()
 		if field == nil {
-			return out // nothing left to cut; PutEvents will refuse it
+			break // nothing left to cut; PutEvents will refuse it
 		}
 		cut := truncate(**field, max(0, len(**field)-over-len("…")))
 		*field = &cut
 		d.Truncated = true
-		out = marshal(d)
+		out, err = marshal(d)
 	}
-	return out
+	return out, err
 }
 
 // longestText returns the truncatable string field holding the most
@@ -257,5 +279,9 @@ func refit(detail string, limit int) string {
 	if err := json.Unmarshal([]byte(detail), &d); err != nil {
 		return detail // not ours to cut; EventBridge will say what is wrong
 	}
-	return fit(d, limit)
+	out, err := fit(d, limit)
+	if err != nil {
+		return detail // it encoded once, so this cannot happen; keep it whole
+	}
+	return out
 }

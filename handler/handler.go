@@ -163,13 +163,21 @@ type session struct {
 func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 	start := h.Now()
 	res := &Result{NotFound: []string{}, Skipped: []string{}, Errors: []SessionError{}, DryRun: req.DryRun}
-	sessions, skipped, err := h.watch(ctx, req, res)
+	// Near the invocation's deadline: no Glue call starts in the last
+	// DeadlineReserve, and publishing stops half-way through it, so what
+	// could not be published is still saved as pending in time.
+	fetchCtx, cancelFetch := withReserve(ctx, h.DeadlineReserve)
+	defer cancelFetch()
+	publishCtx, cancelPublish := withReserve(ctx, h.DeadlineReserve/2)
+	defer cancelPublish()
+
+	sessions, skipped, err := h.watch(ctx, fetchCtx, req, res)
 	if err != nil {
 		h.Logger.ErrorContext(ctx, "run failed", "error", err)
 		return nil, err
 	}
 	res.Watched = len(sessions)
-	h.fetch(ctx, sessions, res)
+	h.fetch(fetchCtx, sessions, res)
 
 	// EventBridge keeps an event's time to the second: observedAt does too,
 	// so the two stay equal.
@@ -177,7 +185,10 @@ func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 	resources := resourcesFor(ctx)
 	var all []*outgoing
 	for _, s := range sessions {
-		h.diff(s, at, resources)
+		if err := h.diff(s, at, resources); err != nil {
+			res.Errors = append(res.Errors, SessionError{SessionID: s.id, Error: err.Error()})
+			h.Logger.ErrorContext(ctx, "session failed", "sessionId", s.id, "error", err)
+		}
 		all = append(all, s.out...)
 		if s.next != nil {
 			res.Changed++
@@ -193,7 +204,7 @@ func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 		return res, nil
 	}
 	if len(all) > 0 {
-		h.pub.publish(ctx, all)
+		h.pub.publish(publishCtx, all)
 	}
 	for _, o := range all {
 		if o.err == nil {
@@ -219,7 +230,7 @@ func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 // watch applies track/untrack and works out the watched set: configured
 // ids, requested ids, the registry and, when discovering, ListSessions.
 // Only a failure to read the table fails the run.
-func (h *Handler) watch(ctx context.Context, req Request, res *Result) (sessions []*session, skipped []string, err error) {
+func (h *Handler) watch(ctx, fetchCtx context.Context, req Request, res *Result) (sessions []*session, skipped []string, err error) {
 	discover, tags := h.cfg.Discover, h.cfg.DiscoverTags
 	if req.Discover != nil {
 		discover = *req.Discover
@@ -235,9 +246,12 @@ func (h *Handler) watch(ctx context.Context, req Request, res *Result) (sessions
 		return err
 	})
 	if discover {
+		listCtx, cancel := context.WithCancel(fetchCtx)
+		defer cancel()
+		context.AfterFunc(gctx, cancel)
 		g.Go(func() error {
 			var err error
-			if listed, err = h.list(gctx, tags); err != nil {
+			if listed, err = h.list(listCtx, tags); err != nil {
 				// Not fatal: the sessions listed so far are polled, the
 				// others on a later run.
 				res.Errors = append(res.Errors, SessionError{Error: "discover: " + err.Error()})
@@ -340,15 +354,19 @@ func (h *Handler) origin() *string {
 	return &h.cfg.RequestOrigin
 }
 
-// fetch calls GetSession for every watched session that needs it, at most
-// MaxConcurrency at once, and starts no call after the deadline reserve.
-func (h *Handler) fetch(ctx context.Context, sessions []*session, res *Result) {
-	fetchCtx := ctx
+// withReserve returns ctx ending reserve before ctx's deadline, if it has
+// one.
+func withReserve(ctx context.Context, reserve time.Duration) (context.Context, context.CancelFunc) {
 	if deadline, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		fetchCtx, cancel = context.WithDeadline(ctx, deadline.Add(-h.DeadlineReserve))
-		defer cancel()
+		return context.WithDeadline(ctx, deadline.Add(-reserve))
 	}
+	return context.WithCancel(ctx)
+}
+
+// fetch calls GetSession for every watched session that needs it, at most
+// MaxConcurrency at once; fetchCtx ends where no call may start any more.
+func (h *Handler) fetch(fetchCtx context.Context, sessions []*session, res *Result) {
+	ctx := fetchCtx
 	var mu sync.Mutex
 	g := errgroup.Group{}
 	g.SetLimit(h.cfg.MaxConcurrency)
@@ -424,29 +442,35 @@ func fetchOrder(sessions []*session) []*session {
 
 // diff works out a session's new snapshot (nil when nothing changed) and
 // the events to publish: the earlier unpublished ones, then the new ones.
-func (h *Handler) diff(s *session, at time.Time, resources func(string) []string) {
+// A change whose event cannot be built leaves the snapshot as it was, so a
+// later run observes it again.
+func (h *Handler) diff(s *session, at time.Time, resources func(string) []string) error {
 	for _, ev := range pendingOf(s.prev) {
 		s.out = append(s.out, &outgoing{session: s.id, ev: ev, resources: resources(s.id)})
 	}
 	next, changed := clone(s.prev), false
+	var fresh []*outgoing
+	var buildErr error
 	if s.polled {
 		next, changed = h.advance(s.id, s.prev, s.cur, at)
 		for _, c := range Diff(s.prev, s.cur) {
 			next.Sequence++
 			d := buildDetail(s.id, next.Sequence, c, s.prev, s.cur, at)
 			res := resources(s.id)
-			ev := state.Event{
-				DetailType: c.DetailType,
-				EventID:    d.EventID,
-				Time:       at,
-				Detail:     fit(d, MaxEntrySize-entrySize(h.cfg.Source, c.DetailType, "", res)),
+			detail, err := fit(d, MaxEntrySize-entrySize(h.cfg.Source, c.DetailType, "", res))
+			if err != nil {
+				next, changed, fresh, buildErr = clone(s.prev), false, nil, err
+				break
 			}
-			s.out = append(s.out, &outgoing{session: s.id, ev: ev, resources: res})
+			ev := state.Event{DetailType: c.DetailType, EventID: d.EventID, Time: at, Detail: detail}
+			fresh = append(fresh, &outgoing{session: s.id, ev: ev, resources: res})
 		}
 	}
+	s.out = append(s.out, fresh...)
 	if changed || len(s.out) > 0 {
 		s.next = next
 	}
+	return buildErr
 }
 
 // advance returns the snapshot after observing cur (nil: not found) at

@@ -68,14 +68,14 @@ func ParseRequest(payload []byte) (Request, error) {
 	if isEventBridgeEvent(fields) {
 		for name := range fields {
 			if !slices.Contains(envelopeFields, name) {
-				return req, badInput("unknown field %q in an EventBridge event (a poll request goes in a schedule's Input, not beside the event's fields)", name)
+				return req, badInput("unknown field %.64q in an EventBridge event (a poll request goes in a schedule's Input, not beside the event's fields)", name)
 			}
 		}
 		return req, nil
 	}
 	for name, raw := range fields {
 		if !slices.Contains(requestFields, name) {
-			return req, badInput("unknown field %q (a poll request takes %s)", name, strings.Join(requestFields, ", "))
+			return req, badInput("unknown field %.64q (a poll request takes %s)", name, strings.Join(requestFields, ", "))
 		}
 		if string(raw) == "null" {
 			continue

@@ -35,6 +35,12 @@ const RegistryKey = "\x1fsessionwatch/registry"
 // BatchSize is the most keys BatchGetItem takes in one call.
 const BatchSize = 100
 
+// MaxLoadAttempts bounds the BatchGetItem calls for one chunk of keys that
+// DynamoDB keeps leaving unprocessed (the SDK has already retried each
+// throttled call); past it the run fails with a clear error instead of
+// spinning until the Lambda deadline.
+const MaxLoadAttempts = 8
+
 // ErrConflict is returned by Save when another run committed the session
 // first: the snapshot read is out of date.
 var ErrConflict = errors.New("snapshot changed since it was read")
@@ -88,6 +94,9 @@ func (s *Store) loadChunk(ctx context.Context, ids []string) ([]*Snapshot, error
 	var out []*Snapshot
 	req := map[string]dbtypes.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
 	for attempt := 0; len(req) > 0; attempt++ {
+		if attempt == MaxLoadAttempts {
+			return nil, fmt.Errorf("load snapshots from %s: %d keys still unprocessed after %d attempts", s.table, len(req[s.table].Keys), attempt)
+		}
 		if attempt > 0 {
 			if err := sleep(ctx, s.Backoff<<min(attempt-1, 6)); err != nil {
 				return nil, fmt.Errorf("load snapshots: %d keys still unprocessed: %w", len(req[s.table].Keys), err)

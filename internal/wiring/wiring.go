@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
@@ -19,11 +20,17 @@ import (
 
 // GlueOptions is how sessionwatch configures its Glue client: the SDK's
 // adaptive retry mode, which slows the client down when Glue throttles
-// (client-side rate limiting) instead of failing sessions, with more
-// attempts than the default three.
+// (client-side rate limiting) instead of failing sessions, with 8 attempts
+// and no retry quota, so a long throttled run keeps retrying rather than
+// giving up on the sessions left. (Setting Options.RetryMode here would be
+// too late: the client has already built its retryer.)
 func GlueOptions(o *glue.Options) {
-	o.RetryMode = aws.RetryModeAdaptive
-	o.RetryMaxAttempts = 8
+	o.Retryer = retry.NewAdaptiveMode(func(a *retry.AdaptiveModeOptions) {
+		a.StandardOptions = append(a.StandardOptions, func(so *retry.StandardOptions) {
+			so.MaxAttempts = 8
+			so.RateLimiter = ratelimit.None
+		})
+	})
 }
 
 // App is everything a run needs, built once.

@@ -1,0 +1,542 @@
+package handler_test
+
+// Hostile input and hostile data: payloads that must be rejected with a
+// clear error and nothing done, payloads that look odd but are valid, Glue
+// answers no sane service would give, and a scan of everything runs
+// produced for secrets.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+
+	"sessionwatch/handler"
+	"sessionwatch/internal/fakeaws"
+	"sessionwatch/internal/glueemu"
+	"sessionwatch/state"
+)
+
+// maxErrorMessage bounds the message of a rejected invocation: it is the
+// Lambda error's errorMessage and goes into a log line, so it must name the
+// problem, not echo megabytes of payload.
+const maxErrorMessage = 1024
+
+// deep returns n nested JSON lists around "x".
+func deep(n int) string {
+	return strings.Repeat("[", n) + `"x"` + strings.Repeat("]", n)
+}
+
+// TestHostileInputRejected: every rejection DESIGN.md lists, and hostile
+// payloads (megabytes, deep nesting, invalid UTF-8, 100,000 ids), go
+// through Invoke as Lambda calls it: each is an *InputError whose message
+// names the problem in a few lines, logged once, and nothing is read,
+// written, fetched or published.
+func TestHostileInputRejected(t *testing.T) {
+	big := strings.Repeat("x", 5<<20)
+	for _, tc := range []struct {
+		name, payload string
+		want          string // in the message
+	}{
+		// DESIGN.md's list.
+		{"invalid JSON", `{"sessionIds": ["s-1"`, "not valid JSON"},
+		{"not an object", `["s-1"]`, "must be a JSON object"},
+		{"unknown field", `{"sessionID": ["s-1"]}`, `unknown field "sessionID"`},
+		{"wrong type", `{"dryRun": "yes"}`, `"dryRun"`},
+		{"empty id", `{"sessionIds": [""]}`, "empty"},
+		{"id over 255 characters", `{"sessionIds": ["` + strings.Repeat("é", 256) + `"]}`, "255"},
+		{"id with a control character", `{"track": ["s\u001b[31m"]}`, "control"},
+		{"the registry's own key", `{"untrack": ["\u001fsessionwatch/registry"]}`, "control"},
+		{"id in track and untrack", `{"track": ["s-1"], "untrack": ["s-1"]}`, "both"},
+		// Hostile.
+		{"5 MB unknown field name", `{"` + big + `": 1}`, "unknown field"},
+		{"5 MB unknown field in an EventBridge event", `{"source": "aws.events", "detail-type": "Scheduled Event", "` + big + `": 1}`, "unknown field"},
+		{"5 MB id", `{"sessionIds": ["` + big + `"]}`, "255"},
+		{"5 MB of garbage", big, "not valid JSON"},
+		{"5 MB string", `"` + big + `"`, "a string"},
+		{"100,000 ids", `{"sessionIds": ` + idsJSON(manyIDs(100_000, "s-")...) + `}`, "at most 10000"},
+		{"deeply nested value", `{"tags": ` + deep(100_000) + `}`, "not valid JSON"},
+		{"nested field of the wrong type", `{"sessionIds": ` + deep(5000) + `}`, `"sessionIds"`},
+		{"deeply nested unknown field", `{"x": ` + deep(5000) + `}`, "unknown field"},
+		{"invalid UTF-8 in an id", "{\"sessionIds\": [\"s-\xc3\x28\"]}", "UTF-8"},
+		{"invalid UTF-8 in a tag", "{\"tags\": {\"team\": \"\xff\xfe\"}}", "UTF-8"},
+		{"invalid UTF-8 in a field name", "{\"\xed\xa0\x80\": 1}", "UTF-8"},
+		{"NUL outside a string", "{\"dryRun\": true}\x00", "not valid JSON"},
+		{"two objects", `{} {}`, "not valid JSON"},
+		{"duplicate field of the wrong type", `{"dryRun": true, "dryRun": "no"}`, `"dryRun"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+			r.glue.put(bare("s-1", "READY"), nil)
+			out, err := r.h.Invoke(lambdaCtx(), []byte(tc.payload))
+			var inputErr *handler.InputError
+			if !errors.As(err, &inputErr) {
+				t.Fatalf("got %s, %v; want an *InputError", out, err)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tc.want) {
+				t.Errorf("message %.200q, want it to contain %q", msg, tc.want)
+			}
+			if len(msg) > maxErrorMessage || !utf8.ValidString(msg) {
+				t.Errorf("message: %d bytes (valid UTF-8: %v), want a valid message of at most %d bytes: %.120q…",
+					len(msg), utf8.ValidString(msg), maxErrorMessage, msg)
+			}
+			if out != nil {
+				t.Errorf("output %s, want none", out)
+			}
+			if len(r.db.Calls()) != 0 || r.eb.Calls() != 0 || r.glue.totalGets() != 0 || len(r.glue.lists) != 0 {
+				t.Errorf("calls: DynamoDB %v, %d PutEvents, %d GetSession, %d ListSessions; want none",
+					r.db.Calls(), r.eb.Calls(), r.glue.totalGets(), len(r.glue.lists))
+			}
+			if lines := strings.Count(r.logs.String(), "\n"); lines != 1 {
+				t.Errorf("log: %d lines, want 1", lines)
+			}
+			if n := r.logs.Len(); n > 2*maxErrorMessage {
+				t.Errorf("log line: %d bytes, want at most %d", n, 2*maxErrorMessage)
+			}
+		})
+	}
+}
+
+// TestHostileInputAccepted: payloads that look odd but are valid are taken
+// as they are: megabytes of whitespace, an EventBridge event with a huge
+// and deep detail, duplicate ids (polled once), 10,000 ids of 255
+// characters (2.5 MB).
+func TestHostileInputAccepted(t *testing.T) {
+	t.Run("megabytes of whitespace", func(t *testing.T) {
+		r := newRig(t, nil)
+		if _, err := r.h.Invoke(lambdaCtx(), []byte(strings.Repeat(" \n\t", 2<<20)+"{}"+strings.Repeat("\r\n", 1<<20))); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("EventBridge event with a big deep detail", func(t *testing.T) {
+		r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+		r.glue.put(bare("s-1", "READY"), nil)
+		payload := `{"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {"a": ` + deep(5000) + `, "b": "` + strings.Repeat("y", 3<<20) + `"}}`
+		out, err := r.h.Invoke(lambdaCtx(), []byte(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(out, []byte(`"published":1`)) {
+			t.Errorf("got %s, want the configured session polled", out)
+		}
+	})
+	t.Run("duplicate ids", func(t *testing.T) {
+		r := newRig(t, map[string]string{"SESSION_IDS": "a"})
+		r.glue.put(bare("a", "READY"), nil)
+		r.glue.put(bare("b", "READY"), nil)
+		out, err := r.h.Invoke(lambdaCtx(), []byte(`{"sessionIds": ["a", "b", "a", "b", "a"], "track": ["a", "a", "b"]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res handler.Result
+		if err := json.Unmarshal(out, &res); err != nil {
+			t.Fatal(err)
+		}
+		if res.Watched != 2 || res.Polled != 2 || r.glue.getCalls("a") != 1 || r.glue.getCalls("b") != 1 {
+			t.Errorf("got %s with %v GetSession calls, want a and b each polled once", out, r.glue.gets)
+		}
+		wantEvents(t, r.events(t), "a#1 Glue Session State Change null->READY", "b#1 Glue Session State Change null->READY")
+		tracked, err := state.NewStore(r.db, rigTable).Tracked(context.Background())
+		if err != nil || !slices.Equal(tracked, []string{"a", "b"}) {
+			t.Errorf("registry: %q, %v; want [a b]", tracked, err)
+		}
+	})
+	t.Run("10,000 ids of 255 characters", func(t *testing.T) {
+		ids := make([]string, handler.MaxRequestIDs)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("%05d-%s", i, strings.Repeat("ü", 249))
+		}
+		payload := `{"dryRun": true, "sessionIds": ` + idsJSON(ids...) + `}`
+		if len(payload) < 2<<20 {
+			t.Fatalf("payload: %d bytes, want megabytes", len(payload))
+		}
+		r := newRig(t, nil)
+		r.glue.put(bare(ids[1234], "READY"), nil)
+		res := r.poll(t, context.Background(), mustParse(t, payload))
+		if res.Polled != len(ids) || len(res.NotFound) != len(ids)-1 || res.Events == nil || len(*res.Events) != 1 {
+			t.Errorf("got %d polled, %d not found, events %v; want all polled, one found", res.Polled, len(res.NotFound), res.Events)
+		}
+	})
+}
+
+func mustParse(t *testing.T, payload string) handler.Request {
+	t.Helper()
+	req, err := handler.ParseRequest([]byte(payload))
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	return req
+}
+
+// TestHostileSessionIDs: ids with spaces, leading and trailing blanks,
+// accents (composed and decomposed: two different ids), CJK, emoji and
+// symbols go through the real Glue client, moto's table and moto's
+// EventBridge to a rule's target exactly as given.
+func TestHostileSessionIDs(t *testing.T) {
+	ids := []string{"my session", " lead", "trail ", "séance", "se\u0301ance", "日本語-ノート", "🙂 emoji", `q"uo\te/<&>`}
+	w := newWireWorld(t, "")
+	for _, id := range ids {
+		w.emu.Put(sess(id, "READY"))
+	}
+	res := w.mustInvoke(t, `{"track": `+idsJSON(ids...)+`}`)
+	if res.Polled != len(ids) || res.Published != len(ids) || len(res.Errors) != 0 {
+		t.Fatalf("got %+v, want %d polled and published", res, len(ids))
+	}
+	got := map[string]bool{}
+	for _, e := range w.received(t) {
+		got[e.Detail.SessionID] = true
+		if want := "arn:aws:glue:us-east-1:123456789012:session/" + e.Detail.SessionID; !slices.Equal(e.Resources, []string{want}) {
+			t.Errorf("resources: got %q, want %q", e.Resources, want)
+		}
+	}
+	snaps := w.snapshots(t)
+	for _, id := range ids {
+		if !got[id] {
+			t.Errorf("%q: no event delivered", id)
+		}
+		if s := snaps[id]; s == nil || s.Status != "READY" {
+			t.Errorf("%q: snapshot %+v", id, s)
+		}
+	}
+	if len(snaps) != len(ids) {
+		t.Errorf("table: %d snapshots, want %d", len(snaps), len(ids))
+	}
+	if res := w.mustInvoke(t, ""); res.Watched != len(ids) || res.Published != 0 {
+		t.Errorf("quiet run over the registry: %+v", res)
+	}
+}
+
+// secretArguments returns n DefaultArguments whose keys and values each
+// hold a unique token (found by the scan even if the rest were escaped),
+// with characters that JSON escapes, multi-byte characters and the shapes
+// of real secrets around it.
+func secretArguments(n int) (map[string]string, []string) {
+	args := map[string]string{}
+	var tokens []string
+	shapes := []string{
+		"AKIA%sEXAMPLE", "postgres://admin:%s@db.internal:5432/prod", `{"password": "%s"}`,
+		"Bearer eyJ%s.payload.sig", "-----BEGIN PRIVATE KEY-----\n%s\n-----END PRIVATE KEY-----",
+		"pässwört-日本-%s-🙂", "<script>%s</script>&amp;", "%s\u2028\t\\",
+	}
+	for i := range n {
+		value := fmt.Sprintf("SWSECRETVALUE%03d", i)
+		key := fmt.Sprintf("SWSECRETKEY%03d", i)
+		args["--"+key] = fmt.Sprintf(shapes[i%len(shapes)], value)
+		tokens = append(tokens, value, key)
+	}
+	return args, tokens
+}
+
+// The widest timestamps the SDK decodes faithfully (it holds them as int64
+// nanoseconds since 1970).
+var (
+	farPast   = time.Date(1678, 6, 1, 0, 0, 0, 0, time.UTC)
+	farFuture = time.Date(2261, 6, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// TestHostileGlueData: Glue answers no sane service would give, through
+// the real Glue client: a 2,048-character error message of multi-byte
+// characters, control characters and invalid UTF-8 in the description, an
+// unknown status, no status, timestamps far in the past and the future, 75
+// DefaultArguments full of secrets. No run panics or fails; every session
+// gets its event, a valid, complete UTF-8 JSON detail within EventBridge's
+// limit; what Glue sent is passed through (or left out, never invented);
+// a quiet run stays quiet; no secret reaches an event, a log line or the
+// table.
+func TestHostileGlueData(t *testing.T) {
+	var long strings.Builder
+	for i := 0; utf8.RuneCountInString(long.String()) < 2048; i++ {
+		long.WriteString([]string{"é", "日", "🙂", "ß", "\u2028", "€", "\"", "\\"}[i%8])
+	}
+	longErr := long.String()
+	args, tokens := secretArguments(75)
+	created := time.Date(2026, 11, 24, 11, 0, 0, 0, time.UTC)
+	sessions := map[string]glueemu.Session{
+		"s-long-error": {Status: "READY", ErrorMessage: longErr, CreatedOn: &created},
+		"s-unknown":    {Status: "RESIZING"},
+		"s-no-status":  {Description: "Glue said nothing of its status"},
+		"s-secrets":    {Status: "READY", DefaultArguments: args, Role: "arn:aws:iam::123456789012:role/Glue"},
+		"s-epoch":      {Status: "READY", CreatedOn: aws.Time(time.Unix(0, 0))},
+		"s-far-past":   {Status: "READY", CreatedOn: aws.Time(farPast)},
+		"s-far-future": {Status: "STOPPED", CreatedOn: &created, CompletedOn: aws.Time(farFuture)},
+		"s-beyond-sdk": {Status: "READY", CreatedOn: aws.Time(time.Date(-50, 1, 1, 0, 0, 0, 0, time.UTC)), CompletedOn: aws.Time(time.Date(12026, 1, 1, 0, 0, 0, 0, time.UTC))},
+	}
+	ids := []string{"s-control"}
+	for id := range sessions {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	r, emu := newEmuRig(t, map[string]string{"SESSION_IDS": strings.Join(ids, ",")})
+	for id, s := range sessions {
+		s.ID = id
+		emu.Put(s)
+	}
+	// Invalid UTF-8 on the wire can only be sent raw.
+	emu.Put(glueemu.Session{ID: "s-control"})
+	emu.Inject(glueemu.Fault{SessionID: "s-control", Raw: `{"Session": {"Id": "s-control", "Status": "READY", "Description": "bell\u0007 nul\u0000 esc\u001b[31m del` +
+		"\x7f sep\u2028\u2029 bad\xff\xfe bytes \xc3\x28 end" + `", "ErrorMessage": "err ` + "\xff" + ` end"}}`})
+
+	res := pollNoPanic(t, r, lambdaCtx())
+	if res == nil {
+		return
+	}
+	if len(res.Errors) != 0 || res.Polled != len(ids) {
+		t.Errorf("result: %+v, want every session polled, no error", res)
+	}
+	byID := map[string][]event{}
+	for _, en := range r.eb.Entries() {
+		checkEntry(t, en, tokens)
+		e := decodeEvent(t, en)
+		byID[e.detail.SessionID] = append(byID[e.detail.SessionID], e)
+	}
+	for _, id := range ids {
+		if len(byID[id]) == 0 {
+			t.Errorf("%s: no event", id)
+		}
+	}
+
+	t.Run("long multi-byte error message", func(t *testing.T) {
+		evs := byID["s-long-error"]
+		if len(evs) != 2 || aws.ToString(evs[1].detail.ErrorMessage) != longErr || evs[1].detail.Truncated {
+			t.Fatalf("events %v, want the state change and the error with its whole message", evs)
+		}
+		s := r.snapshot(t, "s-long-error")
+		if len(s.ErrorMessage) > state.MaxStoredError+len("…") || !utf8.ValidString(s.ErrorMessage) || s.ErrorDigest == "" {
+			t.Errorf("stored error: %d bytes, valid UTF-8 %v, digest %q; want it cut on a rune with the digest of the whole",
+				len(s.ErrorMessage), utf8.ValidString(s.ErrorMessage), s.ErrorDigest)
+		}
+	})
+	t.Run("control characters and invalid UTF-8", func(t *testing.T) {
+		evs := byID["s-control"]
+		if len(evs) != 2 {
+			t.Fatalf("events %v, want a state change and an error", evs)
+		}
+		desc := aws.ToString(evs[0].detail.Session.Description)
+		for _, want := range []string{"bell\a", "nul\x00", "esc\x1b[31m", "del\x7f", "sep\u2028\u2029", "bad\ufffd\ufffd", "bytes \ufffd( end"} {
+			if !strings.Contains(desc, want) {
+				t.Errorf("description %q, want it to hold %q", desc, want)
+			}
+		}
+		if got := aws.ToString(evs[1].detail.ErrorMessage); got != "err \ufffd end" {
+			t.Errorf("errorMessage %q, want the invalid byte replaced", got)
+		}
+	})
+	t.Run("unknown status", func(t *testing.T) {
+		evs := byID["s-unknown"]
+		if len(evs) != 1 || orNull(evs[0].detail.Status) != "RESIZING" || evs[0].detail.Severity != "INFO" {
+			t.Errorf("events %v, want RESIZING passed through, INFO", evs)
+		}
+	})
+	t.Run("no status", func(t *testing.T) {
+		evs := byID["s-no-status"]
+		if len(evs) != 1 {
+			t.Fatalf("events %v, want one", evs)
+		}
+		if v, ok := evs[0].fields["status"]; !ok || v != nil {
+			t.Errorf("status: %#v (present %v), want null, never \"\"", v, ok)
+		}
+		if s := r.snapshot(t, "s-no-status"); s == nil || s.Status != "" {
+			t.Errorf("snapshot %+v, want one with no status", s)
+		}
+	})
+	t.Run("timestamps far in the past and the future", func(t *testing.T) {
+		for _, tc := range []struct {
+			id, field string
+			want      time.Time
+		}{
+			{"s-epoch", "createdOn", time.Unix(0, 0)},
+			{"s-far-past", "createdOn", farPast},
+			{"s-far-future", "completedOn", farFuture},
+		} {
+			evs := byID[tc.id]
+			if len(evs) != 1 {
+				t.Errorf("%s: events %v, want one", tc.id, evs)
+				continue
+			}
+			sess, _ := evs[0].fields["session"].(map[string]any)
+			v, ok := sess[tc.field]
+			if !ok {
+				continue // left out: RFC 3339 has no such year
+			}
+			s, _ := v.(string)
+			if got, err := time.Parse(time.RFC3339Nano, s); err != nil || !got.Equal(tc.want) {
+				t.Errorf("%s: %s %v, want %v or nothing", tc.id, tc.field, v, tc.want)
+			}
+		}
+		if s := r.snapshot(t, "s-far-future"); s == nil || s.ExpiresAt != farFuture.Add(30*24*time.Hour).Unix() {
+			t.Errorf("s-far-future: snapshot %+v, want it to expire RETENTION_DAYS after CompletedOn", s)
+		}
+		// Beyond 1677-2262 the SDK itself wraps the epoch seconds Glue sent
+		// (int64 nanoseconds): sessionwatch never sees the real value. The
+		// run must still publish the session.
+		if evs := byID["s-beyond-sdk"]; len(evs) == 1 {
+			t.Logf("s-beyond-sdk: Glue sent years -50 and 12026, the SDK gave %v", evs[0].fields["session"])
+		}
+	})
+
+	// A second run, with Glue answering the same: nothing changed.
+	r.reset()
+	r.advance(time.Minute)
+	emu.Inject(glueemu.Fault{SessionID: "s-control", Raw: `{"Session": {"Id": "s-control", "Status": "READY", "ErrorMessage": "err ` + "\xff" + ` end"}}`})
+	if res := pollNoPanic(t, r, lambdaCtx()); res != nil && (res.Published != 0 || r.writes() != 0) {
+		t.Errorf("quiet run: %+v, %d writes; want nothing (the long error and the replaced bytes compare equal)", res, r.writes())
+	}
+
+	for id, item := range r.db.Items(rigTable) {
+		var v any
+		if err := attributevalue.UnmarshalMap(item, &v); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(v)
+		scanSecrets(t, "table item "+id, string(b), tokens)
+	}
+	scanSecrets(t, "the log", r.logs.String(), tokens)
+}
+
+// pollNoPanic runs one poll and turns a panic into a test failure, so that
+// one hostile answer cannot take the whole test binary down.
+func pollNoPanic(t *testing.T, r *rig, ctx context.Context) (res *handler.Result) {
+	t.Helper()
+	defer func() {
+		if p := recover(); p != nil {
+			t.Errorf("the run panicked: %v", p)
+			res = nil
+		}
+	}()
+	res, err := r.h.Poll(ctx, handler.Request{})
+	if err != nil {
+		t.Errorf("poll: %v", err)
+	}
+	return res
+}
+
+// checkEntry checks what every entry must be: a JSON object detail, valid
+// UTF-8, within EventBridge's size limit, with a 32-hex-digit eventId and
+// no secret.
+func checkEntry(t *testing.T, en ebtypes.PutEventsRequestEntry, secrets []string) {
+	t.Helper()
+	detail := aws.ToString(en.Detail)
+	var d map[string]any
+	if err := json.Unmarshal([]byte(detail), &d); err != nil {
+		t.Errorf("detail is not a JSON object: %v", err)
+	}
+	if !utf8.ValidString(detail) {
+		t.Errorf("detail is not valid UTF-8")
+	}
+	if size := fakeaws.EntrySize(en); size > fakeaws.MaxRequestSize {
+		t.Errorf("entry: %d bytes, over %d", size, fakeaws.MaxRequestSize)
+	}
+	if id, _ := d["eventId"].(string); !eventIDRe.MatchString(id) {
+		t.Errorf("eventId %q, want 32 hex digits", id)
+	}
+	b, _ := json.Marshal(en)
+	scanSecrets(t, "entry", string(b), secrets)
+}
+
+// scanSecrets fails for every secret found in text, and for any mention of
+// DefaultArguments.
+func scanSecrets(t *testing.T, what, text string, secrets []string) {
+	t.Helper()
+	lower := strings.ToLower(text)
+	for _, s := range append(slices.Clone(secrets), "defaultarguments", "default_arguments") {
+		if strings.Contains(lower, strings.ToLower(s)) {
+			t.Errorf("%s holds the secret %q", what, s)
+		}
+	}
+}
+
+// TestHostileSecretScan: runs that go through every path (dry run, Glue
+// failures, an EventBridge outage keeping events in the table, the
+// recovery, a throttled write, track and untrack, a rejected payload) over
+// the real wire, with 75 secret DefaultArguments per session and
+// distinctive AWS credentials; then everything they produced is scanned:
+// every entry sent to EventBridge, every log line (each valid JSON), every
+// table item, every result and every error message.
+func TestHostileSecretScan(t *testing.T) {
+	args, tokens := secretArguments(75)
+	tokens = append(tokens, wireSecret, wireKeyID)
+	ids := []string{"s-1", "s-2", "s-3", "s-4"}
+	w := newWireWorld(t, noMatch, func(c *handler.Config) { c.SessionIDs = ids })
+	for i, id := range ids {
+		s := sess(id, "READY")
+		s.DefaultArguments = args
+		if i == 1 {
+			s.Status, s.ErrorMessage = "FAILED", "job failed: see the driver log"
+		}
+		w.emu.Put(s)
+	}
+	var produced []string // results and error messages
+	run := func(payload string) {
+		out, err := w.handler().Invoke(lambdaCtxWith(t), []byte(payload))
+		w.now = w.now.Add(time.Minute)
+		produced = append(produced, string(out))
+		if err != nil {
+			produced = append(produced, err.Error())
+		}
+	}
+
+	run(`{"dryRun": true}`)
+	w.emu.Inject(glueemu.Fault{SessionID: "s-3", Code: "AccessDeniedException", Message: "User is not authorized to perform: glue:GetSession"})
+	w.emu.Inject(glueemu.Fault{SessionID: "s-4", Raw: `{"Session": {"Id": "s-4", "DefaultArguments": {"--k": "SWSECRETVALUE000"}, "Status": `})
+	w.proxy.inject(wireFault{Op: "PutEvents", Status: http.StatusInternalServerError, Code: "InternalException", Message: "down"})
+	run(`{}`) // everything kept in the table
+	w.proxy.clear()
+	w.emu.ClearFaults()
+	w.emu.Update("s-1", func(s *glueemu.Session) { s.Status = "STOPPING" })
+	w.proxy.inject(wireFault{Op: "PutItem", Status: http.StatusBadRequest, Code: "ProvisionedThroughputExceededException", Message: "slow down",
+		Match: func(b []byte) bool { return bytes.Contains(b, []byte(`"s-1"`)) }})
+	run(`{"track": ["s-5"]}`)
+	w.proxy.clear()
+	run(`{"untrack": ["s-5"], "sessionIds": ["s-404"]}`)
+	run(`{"sessionIds": ["bad\u0000id"]}`) // rejected
+	run(``)
+
+	sent := w.rec.attempts(t)
+	if len(sent) < 8 {
+		t.Fatalf("%d entries sent, want the runs to have published", len(sent))
+	}
+	w.rec.mu.Lock()
+	for _, en := range w.rec.attempted {
+		checkEntry(t, en, tokens)
+	}
+	w.rec.mu.Unlock()
+	for _, item := range scanTable(t, w.direct, w.table) {
+		var v any
+		if err := attributevalue.UnmarshalMap(item, &v); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(v)
+		scanSecrets(t, "table item", string(b), tokens)
+	}
+	for i, p := range produced {
+		scanSecrets(t, fmt.Sprintf("result or error %d", i), p, tokens)
+	}
+	logs := w.logs.String()
+	for i, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("log line %d is not JSON: %.200s", i, line)
+		}
+	}
+	if !strings.Contains(logs, "s-3") || !strings.Contains(logs, "run complete") {
+		t.Errorf("log: want the failures and the summaries, got %.500s", logs)
+	}
+	scanSecrets(t, "the log", logs, tokens)
+}
+
+// lambdaCtxWith is a Lambda context for the wire world's function.
+func lambdaCtxWith(t *testing.T) context.Context {
+	return lambdacontext.NewContext(t.Context(), &lambdacontext.LambdaContext{InvokedFunctionArn: functionARN})
+}
