@@ -4,10 +4,10 @@ package awstest
 
 import "os/exec"
 
-// startChild starts cmd and returns a channel that receives cmd.Wait's
+// StartChild starts cmd and returns a channel that receives cmd.Wait's
 // result. Without a parent death signal on this system, the child outlives
 // the test binary.
-func startChild(cmd *exec.Cmd) (<-chan error, error) {
+func StartChild(cmd *exec.Cmd) (<-chan error, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}

@@ -106,7 +106,7 @@ func startMotoOnce(path string) (string, func(), error) {
 	cmd := exec.Command(path, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	cmd.Stdout = out
 	cmd.Stderr = out
-	exited, err := startChild(cmd)
+	exited, err := StartChild(cmd)
 	if err != nil {
 		return "", nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -5,10 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"syscall"
 	"time"
+
+	"sessionwatch/internal/awstest"
 )
 
 // startProcess starts cmd in a process group of its own (so that a Ctrl-C
@@ -21,23 +22,8 @@ import (
 // started from a goroutine locked to its thread that then blocks in
 // cmd.Wait: that thread lives as long as the child does.
 func startProcess(cmd *exec.Cmd) (<-chan error, error) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	started := make(chan error, 1)
-	exited := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// Never unlocked: the thread ends with this goroutine.
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		exited <- cmd.Wait()
-	}()
-	if err := <-started; err != nil {
-		return nil, err
-	}
-	return exited, nil
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return awstest.StartChild(cmd)
 }
 
 // children returns the live (not zombie) processes whose parent is pid.
