@@ -24,3 +24,13 @@ build-SessionWatchFunction:
 .PHONY: local-invoke
 local-invoke:
 	$(GO) run ./internal/localinvoke/run -event $(EVENT)
+
+# The benchmark of issue 5: calls by operation against their lower bound,
+# wall time against the critical path, memory, the naive poller, Glue
+# throttling, the arm64 bootstrap's size, the cold start under the Runtime
+# Interface Emulator, and the monthly cost, printed as Markdown tables
+# (about 8 minutes). Flags go in BENCH_FLAGS, such as
+#   make bench BENCH_FLAGS='-n 100,1000 -latency 50ms -coldstart 0'
+.PHONY: bench
+bench:
+	$(GO) run ./internal/bench/run $(BENCH_FLAGS)

@@ -190,6 +190,7 @@ func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 			h.Logger.ErrorContext(ctx, "session failed", "sessionId", s.id, "error", err)
 		}
 		all = append(all, s.out...)
+		s.cur = nil // built into events; a large fleet's answers need not outlive the diff
 		if s.next != nil {
 			res.Changed++
 		}
@@ -342,6 +343,9 @@ func (h *Handler) list(ctx context.Context, tags map[string]string) ([]gluetypes
 		if err != nil {
 			return out, fmt.Errorf("list sessions page %d: %w", page, err)
 		}
+		for i := range res.Sessions {
+			res.Sessions[i].DefaultArguments = nil // never used, can hold secrets
+		}
 		out = append(out, res.Sessions...)
 	}
 	return out, nil
@@ -395,6 +399,7 @@ func (h *Handler) fetch(fetchCtx context.Context, sessions []*session, res *Resu
 			case err != nil && fetchCtx.Err() != nil:
 				skip() // cut short by the deadline: the next run polls it
 			case err == nil && out.Session != nil:
+				out.Session.DefaultArguments = nil // never used, can hold secrets
 				s.cur, s.polled = out.Session, true
 			case errors.As(err, &notFound):
 				s.polled = true
