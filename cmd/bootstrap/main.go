@@ -15,6 +15,7 @@ import (
 )
 
 func main() {
+	wiring.LimitMemory(os.Getenv)
 	logger := lambdacontext.NewLogger()
 	app, err := wiring.FromEnv(context.Background(), os.Getenv, logger)
 	if err != nil {

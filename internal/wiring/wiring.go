@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
+	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -57,4 +59,19 @@ func FromEnv(ctx context.Context, getenv func(string) string, logger *slog.Logge
 	store := state.NewStore(dynamodb.NewFromConfig(awsCfg), cfg.Table)
 	eb := eventbridge.NewFromConfig(awsCfg)
 	return &App{Config: cfg, Handler: handler.New(cfg, g, store, eb, logger), Store: store}, nil
+}
+
+// LimitMemory sets a soft memory limit at half the function's memory
+// (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, in MB) unless GOMEMLIMIT is set, so the
+// garbage collector works harder before a large first run nears the
+// function's limit. Outside Lambda it does nothing.
+func LimitMemory(getenv func(string) string) {
+	if getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	mb, err := strconv.Atoi(getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
+	if err != nil || mb <= 0 {
+		return
+	}
+	debug.SetMemoryLimit(int64(mb) << 20 / 2)
 }

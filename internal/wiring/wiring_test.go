@@ -1,7 +1,9 @@
 package wiring_test
 
 import (
+	"math"
 	"reflect"
+	"runtime/debug"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -38,5 +40,27 @@ func TestGlueOptionsAdaptive(t *testing.T) {
 	}
 	if _, ok := inner.(*retry.AdaptiveMode); !ok {
 		t.Errorf("Glue retryer: got %T, want *retry.AdaptiveMode", inner)
+	}
+}
+
+func TestLimitMemory(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	tests := []struct {
+		name string
+		env  map[string]string
+		want int64
+	}{
+		{"128 MB function", map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128"}, 64 << 20},
+		{"GOMEMLIMIT wins", map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128", "GOMEMLIMIT": "100MiB"}, math.MaxInt64},
+		{"outside Lambda", nil, math.MaxInt64},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			debug.SetMemoryLimit(math.MaxInt64)
+			wiring.LimitMemory(func(k string) string { return tt.env[k] })
+			if got := debug.SetMemoryLimit(-1); got != tt.want {
+				t.Errorf("memory limit: got %d, want %d", got, tt.want)
+			}
+		})
 	}
 }
