@@ -81,10 +81,20 @@ func New(cfg Config, g Glue, store *state.Store, eb EventBridge, logger *slog.Lo
 	}
 }
 
-// SessionError is one session that could not be handled in a run.
+// SessionError is one session that could not be handled in a run; a
+// failure of the run's own (discovery, the skipped list) has no session id
+// and is written with "sessionId": null.
 type SessionError struct {
-	SessionID string `json:"sessionId,omitempty"`
+	SessionID string `json:"sessionId"`
 	Error     string `json:"error"`
+}
+
+// MarshalJSON writes an empty SessionID as null.
+func (e SessionError) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		SessionID *string `json:"sessionId"`
+		Error     string  `json:"error"`
+	}{some(e.SessionID), e.Error})
 }
 
 // DryRunEvent is an event a dry run would have published.

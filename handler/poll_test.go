@@ -1296,3 +1296,20 @@ func TestPollConflictKeepsUnpublished(t *testing.T) {
 		t.Errorf("events: got %q, want READY->STOPPING (observed by B) published at least once", got)
 	}
 }
+
+// TestSessionErrorJSON: every errors entry has a sessionId key, null for a
+// failure of the run's own (DESIGN: [{"sessionId": …, "error": …}]).
+func TestSessionErrorJSON(t *testing.T) {
+	for _, tt := range []struct {
+		in   handler.SessionError
+		want string
+	}{
+		{handler.SessionError{SessionID: "s-1", Error: "get session: boom"}, `{"sessionId":"s-1","error":"get session: boom"}`},
+		{handler.SessionError{Error: "discover: list sessions page 3: boom"}, `{"sessionId":null,"error":"discover: list sessions page 3: boom"}`},
+	} {
+		got, err := json.Marshal(tt.in)
+		if err != nil || string(got) != tt.want {
+			t.Errorf("got %s (%v), want %s", got, err, tt.want)
+		}
+	}
+}
