@@ -327,15 +327,8 @@ func (w *wireWorld) handler() *handler.Handler {
 // invoke runs one invocation as Lambda does and advances the clock a minute.
 func (w *wireWorld) invoke(t *testing.T, payload string) (handler.Result, error) {
 	t.Helper()
-	ctx := lambdacontext.NewContext(t.Context(), &lambdacontext.LambdaContext{InvokedFunctionArn: functionARN})
-	out, err := w.handler().Invoke(ctx, []byte(payload))
+	res, err := invoke(t, w.handler(), payload)
 	w.now = w.now.Add(time.Minute)
-	var res handler.Result
-	if err == nil {
-		if jerr := json.Unmarshal(out, &res); jerr != nil {
-			t.Fatalf("result is not JSON: %v: %s", jerr, out)
-		}
-	}
 	return res, err
 }
 

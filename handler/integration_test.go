@@ -95,9 +95,17 @@ func (w *world) handler(eb handler.EventBridge) *handler.Handler {
 // result; it advances the clock by a minute.
 func (w *world) poll(t *testing.T, eb handler.EventBridge, payload string) (handler.Result, error) {
 	t.Helper()
-	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{InvokedFunctionArn: functionARN})
-	out, err := w.handler(eb).Invoke(ctx, []byte(payload))
+	res, err := invoke(t, w.handler(eb), payload)
 	w.now = w.now.Add(time.Minute)
+	return res, err
+}
+
+// invoke runs h the way Lambda invokes the function (raw payload, a
+// context carrying the function's ARN) and decodes its result.
+func invoke(t *testing.T, h *handler.Handler, payload string) (handler.Result, error) {
+	t.Helper()
+	ctx := lambdacontext.NewContext(t.Context(), &lambdacontext.LambdaContext{InvokedFunctionArn: functionARN})
+	out, err := h.Invoke(ctx, []byte(payload))
 	var res handler.Result
 	if err == nil {
 		if jerr := json.Unmarshal(out, &res); jerr != nil {
