@@ -15,6 +15,8 @@ if [ -n "$unformatted" ]; then
 fi
 log "go vet"
 go vet ./...
+log "staticcheck"
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 # moto_server ships with the machine's pyenv Python 3.11; no registry here
 # serves it, so it is found, not installed.

@@ -93,14 +93,10 @@ func Build(ctx context.Context, root, out string) (string, error) {
 	return desc, nil
 }
 
-// goCommand finds the go tool: the one on PATH, else the one of the Go
-// installation this program was built with.
+// goCommand finds the go tool on PATH.
 func goCommand() (string, error) {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p, nil
-	}
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(p); err != nil {
+	p, err := exec.LookPath("go")
+	if err != nil {
 		return "", errors.New("the go command is not on PATH")
 	}
 	return p, nil

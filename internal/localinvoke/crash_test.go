@@ -136,7 +136,7 @@ func TestCrashAtEachPoint(t *testing.T) {
 				t.Fatalf("killed run answered %s, want a Runtime.ExitError", body)
 			}
 			// Run 2, after a restart, must deliver everything.
-			if body, err = f.Invoke(ctx, nil); err != nil {
+			if _, err = f.Invoke(ctx, nil); err != nil {
 				t.Fatalf("run after the crash: %v", err)
 			}
 			// Run 3 must find nothing left to do.
