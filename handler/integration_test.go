@@ -552,3 +552,14 @@ func TestConcurrentRunsShareEventIDs(t *testing.T) {
 func keyOf(id string) map[string]dbtypes.AttributeValue {
 	return map[string]dbtypes.AttributeValue{"SessionId": &dbtypes.AttributeValueMemberS{Value: id}}
 }
+
+// TestBusByARN: EVENT_BUS_NAME may be the bus's ARN as well as its name.
+func TestBusByARN(t *testing.T) {
+	w := newWorld(t, func(c *handler.Config) { c.SessionIDs = []string{"s-1"} })
+	w.cfg.EventBus = w.bus.ARN
+	w.emu.Put(sess("s-1", "READY"))
+	if res := w.mustPoll(t, ""); res.Published != 1 {
+		t.Errorf("published %d, want 1", res.Published)
+	}
+	assertEvents(t, w.received(t), "s-1#1 Glue Session State Change null->READY")
+}
