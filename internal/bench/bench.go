@@ -70,7 +70,7 @@ const LambdaTimeout = 120 * time.Second
 
 // FunctionARN is the ARN a measured run is invoked with, so that its events
 // carry resources as they do in Lambda.
-const FunctionARN = "arn:aws:lambda:us-east-1:012345678912:function:sessionwatch"
+const FunctionARN = "arn:aws:lambda:us-east-1:123456789012:function:sessionwatch"
 
 // Case is one measured run.
 type Case struct {
@@ -251,7 +251,7 @@ type outcome struct {
 }
 
 // scheduleEvent is the payload an EventBridge Scheduler schedule delivers.
-const scheduleEvent = `{"version":"0","id":"5e0bd8d8-7a0c-4d3a-9c2b-0f1e2d3c4b5a","detail-type":"Scheduled Event","source":"aws.scheduler","account":"012345678912","time":"2026-11-24T12:00:00Z","region":"us-east-1","resources":["arn:aws:scheduler:us-east-1:012345678912:schedule/default/sessionwatch"],"detail":"{}"}`
+const scheduleEvent = `{"version":"0","id":"5e0bd8d8-7a0c-4d3a-9c2b-0f1e2d3c4b5a","detail-type":"Scheduled Event","source":"aws.scheduler","account":"123456789012","time":"2026-11-24T12:00:00Z","region":"us-east-1","resources":["arn:aws:scheduler:us-east-1:123456789012:schedule/default/sessionwatch"],"detail":"{}"}`
 
 // poller returns the run to measure: sessionwatch's handler, configured
 // from the environment as the bootstrap configures it and invoked with a

@@ -42,7 +42,7 @@ func (f fleet) session(i int) glueemu.Session {
 	return glueemu.Session{
 		ID: SessionID(i), Status: "READY", CreatedOn: &f.created,
 		Description: "interactive session of the sessionwatch benchmark",
-		Role:        "arn:aws:iam::012345678912:role/GlueInteractiveSessionRole",
+		Role:        "arn:aws:iam::123456789012:role/GlueInteractiveSessionRole",
 		Command:     &glueemu.Command{Name: "glueetl", PythonVersion: "3"},
 		GlueVersion: "4.0", WorkerType: "G.1X", NumberOfWorkers: &workers,
 		MaxCapacity: &capacity, IdleTimeout: &idle,

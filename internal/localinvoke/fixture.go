@@ -190,7 +190,7 @@ func session(id, status string, tags map[string]string) glueemu.Session {
 	return glueemu.Session{
 		ID: id, Status: status, CreatedOn: &created,
 		Description: "seeded by sessionwatch localinvoke",
-		Role:        "arn:aws:iam::012345678912:role/GlueInteractiveSession",
+		Role:        "arn:aws:iam::123456789012:role/GlueInteractiveSession",
 		Command:     &glueemu.Command{Name: "glueetl", PythonVersion: "3"},
 		GlueVersion: "4.0", WorkerType: "G.1X", NumberOfWorkers: &workers, IdleTimeout: &idle,
 		// Never to appear in an event or a log line (DESIGN.md).
