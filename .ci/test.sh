@@ -21,7 +21,7 @@ go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 # moto_server ships with the machine's pyenv Python 3.11; no registry here
 # serves it, so it is found, not installed.
 moto=$(command -v moto_server || true)
-for candidate in "${PYENV_ROOT:-$HOME/.pyenv}/shims/moto_server" /root/.pyenv/shims/moto_server; do
+for candidate in "${PYENV_ROOT:-$HOME/.pyenv}/shims/moto_server"; do
   [ -n "$moto" ] && break
   [ -x "$candidate" ] && moto=$candidate
 done
