@@ -226,6 +226,12 @@ func entrySize(source, detailType, detail string, resources []string) int {
 	return n
 }
 
+// detailLimit is the most bytes a detail may have in an entry with this
+// source, detail type and resources.
+func detailLimit(source, detailType string, resources []string) int {
+	return MaxEntrySize - entrySize(source, detailType, "", resources)
+}
+
 // fit renders d, truncating its long free-text strings (error messages,
 // the description), longest first, until the detail fits in limit bytes;
 // a truncated detail says "truncated": true.

@@ -380,7 +380,6 @@ func withReserve(ctx context.Context, reserve time.Duration) (context.Context, c
 // fetch calls GetSession for every watched session that needs it, at most
 // MaxConcurrency at once; fetchCtx ends where no call may start any more.
 func (h *Handler) fetch(fetchCtx context.Context, sessions []*session, res *Result) {
-	ctx := fetchCtx
 	var mu sync.Mutex
 	g := errgroup.Group{}
 	g.SetLimit(h.cfg.MaxConcurrency)
@@ -421,7 +420,7 @@ func (h *Handler) fetch(fetchCtx context.Context, sessions []*session, res *Resu
 				mu.Lock()
 				res.Errors = append(res.Errors, SessionError{SessionID: s.id, Error: fmt.Sprintf("get session: %v", err)})
 				mu.Unlock()
-				h.Logger.WarnContext(ctx, "session failed", "sessionId", s.id, "error", err)
+				h.Logger.WarnContext(fetchCtx, "session failed", "sessionId", s.id, "error", err)
 			}
 			return nil
 		})
@@ -472,7 +471,7 @@ func (h *Handler) diff(s *session, at time.Time, resources func(string) []string
 			next.Sequence++
 			d := buildDetail(s.id, next.Sequence, c, s.prev, s.cur, at)
 			res := resources(s.id)
-			detail, err := fit(d, MaxEntrySize-entrySize(h.cfg.Source, c.DetailType, "", res))
+			detail, err := fit(d, detailLimit(h.cfg.Source, c.DetailType, res))
 			if err != nil {
 				next, changed, fresh, buildErr = clone(s.prev), false, nil, err
 				break

@@ -57,7 +57,7 @@ func (p *publisher) publish(ctx context.Context, events []*outgoing) {
 	todo := events
 	for _, o := range todo {
 		o.err = errors.New("not sent")
-		if limit := MaxEntrySize - p.size(&outgoing{ev: state.Event{DetailType: o.ev.DetailType}, resources: o.resources}); len(o.ev.Detail) > limit {
+		if limit := detailLimit(p.source, o.ev.DetailType, o.resources); len(o.ev.Detail) > limit {
 			// Kept by a run that added no resources, or under another
 			// source: cut again to fit this entry.
 			o.ev.Detail = refit(o.ev.Detail, limit)

@@ -39,14 +39,7 @@ func TestCallsEqualBound(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if res.Errors != 0 || res.Polled != c.N || res.Published != res.Events {
-						t.Fatalf("polled %d, published %d, %d errors (%s); want %d, %d, 0", res.Polled, res.Published, res.Errors, res.FirstError, c.N, res.Events)
-					}
-					for _, op := range bench.Ops {
-						if got, want := res.Calls[op], res.Bound[op]; got != want {
-							t.Errorf("%s calls = %d, want the bound %d", op, got, want)
-						}
-					}
+					assertAtBound(t, c, res)
 					if got := res.Calls[bench.OpGetItem]; got != 1 {
 						t.Errorf("GetItem calls = %d, want 1 (the registry)", got)
 					}
@@ -199,14 +192,21 @@ func TestServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Errors != 0 || res.Polled != c.N || res.Published != res.Events {
-				t.Fatalf("polled %d, published %d, %d errors (%s); want %d, %d, 0", res.Polled, res.Published, res.Errors, res.FirstError, c.N, res.Events)
-			}
-			for _, op := range bench.Ops {
-				if got, want := res.Calls[op], res.Bound[op]; got != want {
-					t.Errorf("%s calls = %d, want the bound %d", op, got, want)
-				}
-			}
+			assertAtBound(t, c, res)
 		})
+	}
+}
+
+// assertAtBound checks that a run polled every session, published every
+// event, failed none, and made exactly its lower bound of calls.
+func assertAtBound(t *testing.T, c bench.Case, res *bench.Result) {
+	t.Helper()
+	if res.Errors != 0 || res.Polled != c.N || res.Published != res.Events {
+		t.Fatalf("polled %d, published %d, %d errors (%s); want %d, %d, 0", res.Polled, res.Published, res.Errors, res.FirstError, c.N, res.Events)
+	}
+	for _, op := range bench.Ops {
+		if got, want := res.Calls[op], res.Bound[op]; got != want {
+			t.Errorf("%s calls = %d, want the bound %d", op, got, want)
+		}
 	}
 }
