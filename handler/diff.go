@@ -1,77 +1,93 @@
 package handler
 
 import (
-	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"sessionwatch/state"
 )
 
-// The detail types sessionwatch publishes.
-const (
-	StateChange = "Glue Session State Change"
-	ErrorChange = "Glue Session Error"
-	Deleted     = "Glue Session Deleted"
-)
-
-// Change is one thing a poll observed about a session. Nil pointers are
-// "none": no status (first sighting, deletion) or no error message.
-type Change struct {
-	DetailType string
-	// First is set when the session is seen for the first time.
-	First                bool
-	Status               *string
-	PreviousStatus       *string
-	ErrorMessage         *string
-	PreviousErrorMessage *string
-}
-
-// Diff compares a session's snapshot (nil: never seen) with what Glue
-// answered (nil: Glue does not know the session) and returns the changes to
-// publish. It does no I/O.
-func Diff(prev *state.Snapshot, cur *gluetypes.Session) []Change {
-	if cur == nil {
-		if prev == nil || prev.Deleted {
-			return nil
+// diff runs Transition over every polled session and returns the events
+// to publish: for each session, the events earlier runs could not publish,
+// then its new ones.
+func (h *Handler) diff(ctx context.Context, sessions []*session, res *Result) []*outgoing {
+	// EventBridge keeps an event's time to the second: observedAt does too,
+	// so the two stay equal.
+	at := h.Now().UTC().Truncate(time.Second)
+	resources := resourcesFor(ctx)
+	rules := Rules{RetentionDays: h.cfg.RetentionDays}
+	var all []*outgoing
+	for _, s := range sessions {
+		if err := h.diffSession(s, at, rules, resources(s.id)); err != nil {
+			res.fail(s.id, err)
+			h.Logger.ErrorContext(ctx, "session failed", "sessionId", s.id, "error", err)
 		}
-		return []Change{{
-			DetailType:           Deleted,
-			PreviousStatus:       some(prev.Status),
-			PreviousErrorMessage: some(prev.ErrorMessage),
-		}}
+		all = append(all, s.out...)
+		s.answer = nil // built into events; a large fleet's answers need not outlive the diff
+		if s.next != nil {
+			res.Changed++
+		}
 	}
-	status, errMsg := string(cur.Status), deref(cur.ErrorMessage)
-	var prevStatus, prevErr *string
-	first := prev == nil || prev.Deleted
-	if !first {
-		prevStatus, prevErr = some(prev.Status), some(prev.ErrorMessage)
-	}
-	var changes []Change
-	if first || status != prev.Status {
-		changes = append(changes, Change{
-			DetailType: StateChange, First: first, Status: some(status), PreviousStatus: prevStatus,
-			ErrorMessage: some(errMsg), PreviousErrorMessage: prevErr,
-		})
-	}
-	if errMsg != "" && (first || !prev.SameError(errMsg)) {
-		changes = append(changes, Change{
-			DetailType: ErrorChange, First: first, Status: some(status), PreviousStatus: prevStatus,
-			ErrorMessage: some(errMsg), PreviousErrorMessage: prevErr,
-		})
-	}
-	return changes
+	return all
 }
 
-// some returns a pointer to s, or nil for the empty string.
-func some(s string) *string {
-	if s == "" {
-		return nil
+// diffSession sets the session's next snapshot and its events. A change
+// whose event cannot be rendered leaves the snapshot as it was, so a later
+// run observes it again.
+func (h *Handler) diffSession(s *session, at time.Time, rules Rules, resources []string) error {
+	if s.prev != nil {
+		for _, ev := range s.prev.Pending {
+			s.out = append(s.out, &outgoing{session: s.id, ev: ev, resources: resources})
+		}
 	}
-	return &s
+	var err error
+	if s.polled {
+		next, events := Transition(s.prev, Observation{SessionID: s.id, Session: s.answer, At: at}, rules)
+		var fresh []*outgoing
+		if fresh, err = h.render(s.id, events, resources); err == nil {
+			s.next = next
+			s.out = append(s.out, fresh...)
+		}
+	}
+	if s.next == nil && len(s.out) > 0 {
+		// Unchanged, but its pending events are rewritten once published.
+		s.next = successor(s.prev, s.id)
+	}
+	return err
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
+// render turns a session's new events into entries' details, fitted to
+// EventBridge's entry size with the resources they go with.
+func (h *Handler) render(id string, events []Event, resources []string) ([]*outgoing, error) {
+	out := make([]*outgoing, 0, len(events))
+	for _, ev := range events {
+		detail, err := fit(ev.Detail, detailLimit(h.cfg.Source, ev.DetailType, resources))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &outgoing{session: id, resources: resources, ev: state.Event{
+			DetailType: ev.DetailType, EventID: ev.Detail.EventID, Time: ev.Detail.ObservedAt, Detail: detail,
+		}})
 	}
-	return *s
+	return out, nil
+}
+
+// resourcesFor returns the function that names a session's ARN, built from
+// the invoked function's ARN (partition, region, account); without one
+// (outside Lambda) events carry no resources.
+func resourcesFor(ctx context.Context) func(string) []string {
+	lc, ok := lambdacontext.FromContext(ctx)
+	if !ok {
+		return func(string) []string { return nil }
+	}
+	parts := strings.Split(lc.InvokedFunctionArn, ":")
+	if len(parts) < 6 || parts[0] != "arn" || parts[4] == "" {
+		return func(string) []string { return nil }
+	}
+	prefix := fmt.Sprintf("arn:%s:glue:%s:%s:session/", parts[1], parts[3], parts[4])
+	return func(id string) []string { return []string{prefix + id} }
 }

@@ -1,22 +1,20 @@
 package handler
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 
 	"sessionwatch/state"
 )
 
-// Detail is the detail document of every event (DESIGN.md's schema).
+// Detail is the detail document of every event (README, Events).
 // Pointer fields are null when there is no value; fields of Session that
 // Glue did not return are omitted.
 type Detail struct {
@@ -64,35 +62,31 @@ type CommandDetail struct {
 	PythonVersion *string `json:"pythonVersion,omitempty"`
 }
 
-// MaxEntrySize is EventBridge's limit on a PutEvents request, and so on
-// one entry, as EventBridge computes sizes.
-const MaxEntrySize = 256 * 1024
-
-// severity follows DESIGN.md: ERROR for FAILED and every error event, WARN
-// for TIMEOUT and deletions, INFO otherwise.
-func severity(c Change) string {
+// severity is ERROR for FAILED and every error event, WARN for TIMEOUT and
+// deletions, INFO otherwise (README, Events).
+func severity(c change) string {
 	switch {
-	case c.DetailType == ErrorChange:
+	case c.detailType == DetailTypeError:
 		return "ERROR"
-	case c.DetailType == Deleted:
+	case c.detailType == DetailTypeDeleted:
 		return "WARN"
-	case deref(c.Status) == "FAILED":
+	case aws.ToString(c.status) == "FAILED":
 		return "ERROR"
-	case deref(c.Status) == "TIMEOUT":
+	case aws.ToString(c.status) == "TIMEOUT":
 		return "WARN"
 	}
 	return "INFO"
 }
 
-func message(id string, c Change) string {
-	status, prev := orNone(c.Status), orNone(c.PreviousStatus)
-	switch c.DetailType {
-	case Deleted:
+func message(id string, c change) string {
+	status, prev := orNone(c.status), orNone(c.previousStatus)
+	switch c.detailType {
+	case DetailTypeDeleted:
 		return fmt.Sprintf("Session %s was deleted (last seen %s)", id, prev)
-	case ErrorChange:
+	case DetailTypeError:
 		return fmt.Sprintf("Session %s reported an error in status %s", id, status)
 	}
-	if c.First {
+	if c.first {
 		return fmt.Sprintf("Session %s first seen in %s", id, status)
 	}
 	return fmt.Sprintf("Session %s changed from %s to %s", id, prev, status)
@@ -105,42 +99,44 @@ func orNone(s *string) string {
 	return *s
 }
 
-// EventID is the stable id of one observed change: the same session,
+// eventID is the stable id of one observed change: the same session,
 // sequence and change always give the same id, so a re-delivery after a
 // crash or a race carries the id of the original.
-func EventID(sessionID string, sequence int64, c Change) string {
+func eventID(sessionID string, sequence int64, c change) string {
 	// What identifies the change: the new status for a state change, the
 	// new message for an error, nothing more for a deletion. (Hashing the
 	// error into a state change's id would give two ids to one transition
 	// seen by two runs, one before and one after the error appeared.)
-	what := orNone(c.Status)
-	switch c.DetailType {
-	case ErrorChange:
-		what = deref(c.ErrorMessage)
-	case Deleted:
+	what := orNone(c.status)
+	switch c.detailType {
+	case DetailTypeError:
+		what = aws.ToString(c.errorMessage)
+	case DetailTypeDeleted:
 		what = ""
 	}
 	h := sha256.New()
-	for _, part := range []string{sessionID, strconv.FormatInt(sequence, 10), c.DetailType, what} {
+	for _, part := range []string{sessionID, strconv.FormatInt(sequence, 10), c.detailType, what} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// buildDetail makes the detail of one change observed at at, numbered seq.
-func buildDetail(id string, seq int64, c Change, prev *state.Snapshot, cur *gluetypes.Session, at time.Time) Detail {
+// buildDetail makes the detail of change c, numbered seq, observed at at;
+// prev is the snapshot before it and cur Glue's answer (nil for a
+// deletion).
+func buildDetail(id string, seq int64, c change, prev *state.Snapshot, cur *gluetypes.Session, at time.Time) Detail {
 	d := Detail{
 		Version:              "1",
-		EventID:              EventID(id, seq, c),
+		EventID:              eventID(id, seq, c),
 		SessionID:            id,
 		Sequence:             seq,
-		Status:               c.Status,
-		PreviousStatus:       c.PreviousStatus,
+		Status:               c.status,
+		PreviousStatus:       c.previousStatus,
 		Severity:             severity(c),
 		Message:              message(id, c),
-		ErrorMessage:         c.ErrorMessage,
-		PreviousErrorMessage: c.PreviousErrorMessage,
+		ErrorMessage:         c.errorMessage,
+		PreviousErrorMessage: c.previousErrorMessage,
 		ObservedAt:           at.UTC(),
 	}
 	if prev != nil && !prev.ObservedAt.IsZero() {
@@ -160,7 +156,7 @@ func sessionDetail(s *gluetypes.Session) *SessionDetail {
 		Description:           s.Description,
 		Role:                  s.Role,
 		GlueVersion:           s.GlueVersion,
-		WorkerType:            some(string(s.WorkerType)),
+		WorkerType:            nonEmpty(string(s.WorkerType)),
 		NumberOfWorkers:       s.NumberOfWorkers,
 		MaxCapacity:           finite(s.MaxCapacity),
 		IdleTimeout:           s.IdleTimeout,
@@ -168,7 +164,7 @@ func sessionDetail(s *gluetypes.Session) *SessionDetail {
 		DPUSeconds:            finite(s.DPUSeconds),
 		SecurityConfiguration: s.SecurityConfiguration,
 		ProfileName:           s.ProfileName,
-		SessionType:           some(string(s.SessionType)),
+		SessionType:           nonEmpty(string(s.SessionType)),
 	}
 	if s.Progress != 0 && finite(&s.Progress) != nil {
 		// The SDK models Progress as a plain number: a missing value and 0
@@ -201,93 +197,4 @@ func finite(f *float64) *float64 {
 		return nil
 	}
 	return f
-}
-
-// marshal renders a detail compactly, without HTML escaping (EventBridge
-// counts bytes, and `<` is not worth six).
-func marshal(d Detail) (string, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(d); err != nil {
-		return "", fmt.Errorf("encode event detail of %s: %w", d.SessionID, err)
-	}
-	return string(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
-}
-
-// entrySize is the size of a PutEvents entry as EventBridge computes it:
-// 14 bytes for Time, plus the UTF-8 lengths of Source, DetailType, Detail
-// and each resource.
-func entrySize(source, detailType, detail string, resources []string) int {
-	n := 14 + len(source) + len(detailType) + len(detail)
-	for _, r := range resources {
-		n += len(r)
-	}
-	return n
-}
-
-// detailLimit is the most bytes a detail may have in an entry with this
-// source, detail type and resources.
-func detailLimit(source, detailType string, resources []string) int {
-	return MaxEntrySize - entrySize(source, detailType, "", resources)
-}
-
-// fit renders d, truncating its long free-text strings (error messages,
-// the description), longest first, until the detail fits in limit bytes;
-// a truncated detail says "truncated": true.
-func fit(d Detail, limit int) (string, error) {
-	if d.Session != nil {
-		s := *d.Session // the fields are cut in a copy, never in Glue's answer
-		d.Session = &s
-	}
-	out, err := marshal(d)
-	for over := len(out) - limit; err == nil && over > 0; over = len(out) - limit {
-		field := d.longestText()
-		if field == nil {
-			break // nothing left to cut; PutEvents will refuse it
-		}
-		cut := truncate(**field, max(0, len(**field)-over-len("…")))
-		*field = &cut
-		d.Truncated = true
-		out, err = marshal(d)
-	}
-	return out, err
-}
-
-// longestText returns the truncatable string field holding the most
-// bytes, or nil when none has anything left to cut.
-func (d *Detail) longestText() **string {
-	fields := []**string{&d.ErrorMessage, &d.PreviousErrorMessage}
-	if d.Session != nil {
-		fields = append(fields, &d.Session.Description)
-	}
-	var best **string
-	for _, f := range fields {
-		if *f != nil && len(**f) > len("…") && (best == nil || len(**f) > len(**best)) {
-			best = f
-		}
-	}
-	return best
-}
-
-// truncate cuts s to at most n bytes on a rune boundary and appends "…".
-func truncate(s string, n int) string {
-	for n > 0 && n < len(s) && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
-
-// refit cuts a stored detail again to fit in limit bytes. Its eventId and
-// every other field stay as they were.
-func refit(detail string, limit int) string {
-	var d Detail
-	if err := json.Unmarshal([]byte(detail), &d); err != nil {
-		return detail // not ours to cut; EventBridge will say what is wrong
-	}
-	out, err := fit(d, limit)
-	if err != nil {
-		return detail // it encoded once, so this cannot happen; keep it whole
-	}
-	return out
 }

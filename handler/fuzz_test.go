@@ -1,6 +1,6 @@
 package handler_test
 
-// Fuzz tests of input parsing, the diff and event building. `go test` runs
+// Fuzz tests of input parsing, the transition and event building. `go test` runs
 // their seeds (the f.Add calls and testdata/fuzz/<FuzzName>/); fuzz one
 // with `go test -fuzz=FuzzParseRequest -fuzztime=60s ./handler/` and commit
 // what it finds under testdata/fuzz.
@@ -140,14 +140,15 @@ func sameRequest(a, b handler.Request) bool {
 	return reflect.DeepEqual(norm(a), norm(b))
 }
 
-// FuzzDiff: the diff is pure and deterministic, leaves its inputs alone,
-// reports exactly the changes DESIGN.md defines (a state change when the
-// status differs or at first sighting, an error when a non-empty message
-// differs, a deletion when a known session is gone), never a "" standing
-// for a missing value; the eventIds of its changes are 32 hex digits,
-// distinct, stable; and once its result is saved the same answer gives no
-// change (even for error messages cut to MaxStoredError).
-func FuzzDiff(f *testing.F) {
+// FuzzTransition: the transition is pure and deterministic, leaves its
+// inputs alone, announces exactly the changes README, Events defines (a
+// state change when the status differs or at first sighting, an error when
+// a non-empty message differs, a deletion when a known session is gone),
+// never a "" standing for a missing value; the eventIds of its events are
+// 32 hex digits, distinct, stable; and once its next snapshot is saved the
+// same answer gives no change (even for error messages cut to
+// MaxStoredError).
+func FuzzTransition(f *testing.F) {
 	f.Add(true, false, "READY", "", true, "READY", "", uint16(0))
 	f.Add(true, false, "READY", "", true, "FAILED", "OOM", uint16(0))
 	f.Add(false, false, "", "", true, "READY", "boom", uint16(0))
@@ -180,86 +181,87 @@ func FuzzDiff(f *testing.F) {
 				cur.ErrorMessage = aws.String(curErr)
 			}
 		}
+		obs := handler.Observation{SessionID: "s-1", Session: cur, At: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
 		prevCopy, curCopy := copySnapshot(prev), copySession(cur)
-		got := handler.Diff(prev, cur)
+		next, got := handler.Transition(prev, obs, handler.Rules{RetentionDays: 30})
 		if !reflect.DeepEqual(prev, prevCopy) || !reflect.DeepEqual(cur, curCopy) {
-			t.Fatalf("Diff changed its inputs")
+			t.Fatalf("Transition changed its inputs")
 		}
-		if again := handler.Diff(prev, cur); !reflect.DeepEqual(got, again) {
-			t.Fatalf("Diff is not deterministic: %+v then %+v", got, again)
+		if againNext, again := handler.Transition(prev, obs, handler.Rules{RetentionDays: 30}); !reflect.DeepEqual(got, again) || !reflect.DeepEqual(next, againNext) {
+			t.Fatalf("Transition is not deterministic: %+v then %+v", got, again)
 		}
 
 		first := prev == nil || prev.Deleted
 		var want []string
 		switch {
 		case cur == nil && !first:
-			want = []string{handler.Deleted}
+			want = []string{handler.DetailTypeDeleted}
 		case cur == nil:
 		default:
 			if first || curStatus != prev.Status {
-				want = append(want, handler.StateChange)
+				want = append(want, handler.DetailTypeStateChange)
 			}
 			if curErr != "" && (first || !prev.SameError(curErr)) {
-				want = append(want, handler.ErrorChange)
+				want = append(want, handler.DetailTypeError)
 			}
 		}
 		var types []string
-		for _, c := range got {
-			types = append(types, c.DetailType)
+		for _, e := range got {
+			types = append(types, e.DetailType)
 		}
 		if !slices.Equal(types, want) {
-			t.Fatalf("changes %q, want %q", types, want)
+			t.Fatalf("events %q, want %q", types, want)
+		}
+		if len(got) > 0 && next == nil {
+			t.Fatalf("events without a next snapshot to save")
 		}
 
 		ids := map[string]bool{}
-		for i, c := range got {
-			for name, p := range map[string]*string{"Status": c.Status, "PreviousStatus": c.PreviousStatus, "ErrorMessage": c.ErrorMessage, "PreviousErrorMessage": c.PreviousErrorMessage} {
+		for i, e := range got {
+			d := e.Detail
+			for name, p := range map[string]*string{"status": d.Status, "previousStatus": d.PreviousStatus, "errorMessage": d.ErrorMessage, "previousErrorMessage": d.PreviousErrorMessage} {
 				if p != nil && *p == "" {
-					t.Errorf("%s: %s is \"\", want nil", c.DetailType, name)
+					t.Errorf("%s: %s is \"\", want null", e.DetailType, name)
 				}
 			}
-			if c.DetailType == handler.Deleted {
-				if c.Status != nil || c.ErrorMessage != nil || deref(c.PreviousStatus) != prev.Status {
-					t.Errorf("deletion %+v, want no status, previous status %q", c, prev.Status)
+			if e.DetailType == handler.DetailTypeDeleted {
+				if d.Status != nil || d.ErrorMessage != nil || deref(d.PreviousStatus) != prev.Status {
+					t.Errorf("deletion %+v, want no status, previous status %q", d, prev.Status)
 				}
 			} else {
-				if deref(c.Status) != curStatus || deref(c.ErrorMessage) != curErr || c.First != first {
-					t.Errorf("%s: %+v, want status %q, error %q, first %v", c.DetailType, c, curStatus, curErr, first)
+				if deref(d.Status) != curStatus || deref(d.ErrorMessage) != curErr {
+					t.Errorf("%s: %+v, want status %q, error %q", e.DetailType, d, curStatus, curErr)
 				}
-				if first && (c.PreviousStatus != nil || c.PreviousErrorMessage != nil) {
-					t.Errorf("%s: first sighting with a previous state %+v", c.DetailType, c)
+				if first && (d.PreviousStatus != nil || d.PreviousErrorMessage != nil) {
+					t.Errorf("%s: first sighting with a previous state %+v", e.DetailType, d)
 				}
-				if !first && deref(c.PreviousStatus) != prev.Status {
-					t.Errorf("%s: previous status %q, want %q", c.DetailType, deref(c.PreviousStatus), prev.Status)
+				if !first && deref(d.PreviousStatus) != prev.Status {
+					t.Errorf("%s: previous status %q, want %q", e.DetailType, deref(d.PreviousStatus), prev.Status)
 				}
 			}
 			seq := int64(i + 1)
 			if prev != nil {
 				seq += prev.Sequence
 			}
-			id := handler.EventID("s-1", seq, c)
-			if !eventIDRe.MatchString(id) || id != handler.EventID("s-1", seq, c) {
-				t.Errorf("eventId %q: want 32 hex digits, stable", id)
+			if d.Sequence != seq || next.Sequence < seq {
+				t.Errorf("%s: sequence %d, want %d (next snapshot at %d)", e.DetailType, d.Sequence, seq, next.Sequence)
 			}
-			if ids[id] {
-				t.Errorf("two changes share the eventId %s", id)
+			if !eventIDRe.MatchString(d.EventID) {
+				t.Errorf("eventId %q: want 32 hex digits", d.EventID)
 			}
-			ids[id] = true
+			if ids[d.EventID] {
+				t.Errorf("two events share the eventId %s", d.EventID)
+			}
+			ids[d.EventID] = true
 		}
 
-		// Saved as the handler saves it, the same answer is no change.
-		if cur != nil {
-			saved := &state.Snapshot{SessionID: "s-1", Status: curStatus}
-			saved.SetError(curErr)
-			if again := handler.Diff(saved, cur); len(again) != 0 {
-				t.Errorf("after saving, the same answer gives %+v, want nothing", again)
+		// Saved, the same answer is no change.
+		if next != nil {
+			if againNext, again := handler.Transition(next, obs, handler.Rules{RetentionDays: 30}); againNext != nil || len(again) != 0 {
+				t.Errorf("after saving, the same answer gives %+v and %d events, want nothing", againNext, len(again))
 			}
-			if len(saved.ErrorMessage) > state.MaxStoredError+len("…") || !utf8.ValidString(saved.ErrorMessage) && utf8.ValidString(curErr) {
-				t.Errorf("stored error: %d bytes, valid UTF-8 %v", len(saved.ErrorMessage), utf8.ValidString(saved.ErrorMessage))
-			}
-		} else if prev != nil && !prev.Deleted {
-			if again := handler.Diff(&state.Snapshot{SessionID: "s-1", Status: prev.Status, Deleted: true}, nil); len(again) != 0 {
-				t.Errorf("after saving the deletion, gone again gives %+v, want nothing", again)
+			if len(next.ErrorMessage) > state.MaxStoredError+len("…") || !utf8.ValidString(next.ErrorMessage) && utf8.ValidString(curErr) {
+				t.Errorf("stored error: %d bytes, valid UTF-8 %v", len(next.ErrorMessage), utf8.ValidString(next.ErrorMessage))
 			}
 		}
 	})
@@ -385,7 +387,7 @@ func FuzzBuildEvent(f *testing.F) {
 				t.Errorf("eventId %s delivered twice", d.EventID)
 			}
 			seen[d.EventID] = true
-			if aws.ToString(en.DetailType) == handler.StateChange {
+			if aws.ToString(en.DetailType) == handler.DetailTypeStateChange {
 				statuses = append(statuses, deref(d.Status))
 			}
 		}

@@ -51,6 +51,28 @@ type publisher struct {
 	parallel int           // PutEvents calls in flight at once
 }
 
+// publish sends the run's events and counts those EventBridge accepted.
+func (h *Handler) publish(ctx context.Context, events []*outgoing, res *Result) {
+	if len(events) == 0 {
+		return // a run with nothing to publish does not touch EventBridge
+	}
+	h.pub.publish(ctx, events)
+	for _, o := range events {
+		if o.err == nil {
+			res.Published++
+		}
+	}
+}
+
+// noneAccepted is the run's failure when it had events to publish and
+// EventBridge accepted none of them (they are kept for the next run).
+func (h *Handler) noneAccepted(events []*outgoing, res *Result) error {
+	if len(events) == 0 || res.Published > 0 {
+		return nil
+	}
+	return fmt.Errorf("publish to event bus %s: none of %d events was accepted (kept for the next run): %w", h.cfg.EventBus, len(events), events[0].err)
+}
+
 // publish sends every event, setting its err to nil on success or to why
 // it was not published.
 func (p *publisher) publish(ctx context.Context, events []*outgoing) {

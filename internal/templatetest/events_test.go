@@ -11,7 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
+
 	"sessionwatch/handler"
+	"sessionwatch/state"
 )
 
 // TestInvocationPayloads proves that every sample payload for
@@ -180,7 +184,8 @@ func publishedEvents(tb testing.TB) map[string]map[string]any {
 
 // TestPublishedExamples proves that each example is an event the code
 // could have published: its detail decodes strictly into handler.Detail,
-// its eventId is the one handler.EventID gives that change, and its
+// it is exactly the detail handler.Transition emits for the change it
+// describes (eventId included), and its
 // envelope agrees with its detail the way DESIGN.md says.
 func TestPublishedExamples(t *testing.T) {
 	wantTypes := map[string]string{
@@ -216,10 +221,8 @@ func TestPublishedExamples(t *testing.T) {
 			if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(d.EventID) {
 				t.Errorf("eventId %q is not 32 hex characters", d.EventID)
 			}
-			c := handler.Change{DetailType: detailType, Status: d.Status, PreviousStatus: d.PreviousStatus,
-				ErrorMessage: d.ErrorMessage, PreviousErrorMessage: d.PreviousErrorMessage}
-			if want := handler.EventID(d.SessionID, d.Sequence, c); d.EventID != want {
-				t.Errorf("eventId %s, want handler.EventID's %s", d.EventID, want)
+			if got, want := reproduce(t, detailType, d), canonical(t, raw); got != want {
+				t.Errorf("the code emits a different detail for this change:\n got %s\nwant %s", got, want)
 			}
 			if d.Version != "1" || d.Sequence < 1 {
 				t.Errorf("version %q, sequence %d", d.Version, d.Sequence)
@@ -297,4 +300,77 @@ func readJSON(tb testing.TB, path string) map[string]any {
 		tb.Fatalf("%s: %v", path, err)
 	}
 	return v
+}
+
+// reproduce runs handler.Transition over the snapshot and the Glue answer
+// that the example detail d describes, and returns the detail of type
+// detailType it emits, as canonical JSON.
+func reproduce(t *testing.T, detailType string, d handler.Detail) string {
+	t.Helper()
+	prev := &state.Snapshot{SessionID: d.SessionID, Status: deref(d.PreviousStatus)}
+	prev.SetError(deref(d.PreviousErrorMessage))
+	if d.PreviousObservedAt != nil {
+		prev.ObservedAt = *d.PreviousObservedAt
+	}
+	obs := handler.Observation{SessionID: d.SessionID, At: d.ObservedAt}
+	if d.Session != nil {
+		obs.Session = glueAnswer(d)
+	}
+	// The example's sequence fixes the snapshot's: find the event once,
+	// then number the snapshot so that it gets the example's.
+	for range 2 {
+		_, events := handler.Transition(prev, obs, handler.Rules{RetentionDays: 30})
+		i := slices.IndexFunc(events, func(e handler.Event) bool { return e.DetailType == detailType })
+		if i < 0 {
+			t.Fatalf("the transition emits no %s for this change", detailType)
+		}
+		if got := events[i].Detail; got.Sequence != d.Sequence {
+			prev.Sequence += d.Sequence - got.Sequence
+			continue
+		}
+		raw, err := json.Marshal(events[i].Detail)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return canonical(t, raw)
+	}
+	t.Fatalf("no snapshot gives sequence %d", d.Sequence)
+	return ""
+}
+
+// glueAnswer is the Glue answer that an event's session block describes.
+func glueAnswer(d handler.Detail) *gluetypes.Session {
+	s := d.Session
+	out := &gluetypes.Session{
+		Id: aws.String(d.SessionID), Status: gluetypes.SessionStatus(deref(d.Status)), ErrorMessage: d.ErrorMessage,
+		CreatedOn: s.CreatedOn, CompletedOn: s.CompletedOn, Description: s.Description, Role: s.Role,
+		GlueVersion: s.GlueVersion, WorkerType: gluetypes.WorkerType(deref(s.WorkerType)),
+		NumberOfWorkers: s.NumberOfWorkers, MaxCapacity: s.MaxCapacity, IdleTimeout: s.IdleTimeout,
+		ExecutionTime: s.ExecutionTime, DPUSeconds: s.DPUSeconds, SecurityConfiguration: s.SecurityConfiguration,
+		ProfileName: s.ProfileName, SessionType: gluetypes.SessionType(deref(s.SessionType)),
+	}
+	if s.Progress != nil {
+		out.Progress = *s.Progress
+	}
+	if s.Command != nil {
+		out.Command = &gluetypes.SessionCommand{Name: s.Command.Name, PythonVersion: s.Command.PythonVersion}
+	}
+	if s.Connections != nil {
+		out.Connections = &gluetypes.ConnectionsList{Connections: s.Connections}
+	}
+	return out
+}
+
+// canonical re-encodes a JSON document with sorted keys.
+func canonical(t *testing.T, raw []byte) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
 }
