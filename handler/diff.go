@@ -11,53 +11,23 @@ import (
 	"sessionwatch/state"
 )
 
-// diff runs Transition over every polled session and returns the events
-// to publish: for each session, the events earlier runs could not publish,
-// then its new ones.
-func (h *Handler) diff(ctx context.Context, sessions []*session, res *Result) []*outgoing {
-	// EventBridge keeps an event's time to the second: observedAt does too,
-	// so the two stay equal.
-	at := h.Now().UTC().Truncate(time.Second)
-	resources := resourcesFor(ctx)
-	rules := Rules{RetentionDays: h.cfg.RetentionDays}
-	var all []*outgoing
-	for _, s := range sessions {
-		if err := h.diffSession(s, at, rules, resources(s.id)); err != nil {
-			res.fail(s.id, err)
-			h.Logger.ErrorContext(ctx, "session failed", "sessionId", s.id, "error", err)
-		}
-		all = append(all, s.out...)
-		s.answer = nil // built into events; a large fleet's answers need not outlive the diff
-		if s.next != nil {
-			res.Changed++
-		}
+// diffSession runs Transition over what Glue answered for a polled
+// session and sets its next snapshot and its new events. A change whose
+// event cannot be rendered leaves the snapshot as it was, so a later run
+// observes it again.
+func (h *Handler) diffSession(s *session, at time.Time, resources []string) error {
+	next, events := Transition(s.prev, Observation{SessionID: s.id, Session: s.answer, At: at}, h.rules())
+	out, err := h.render(s.id, events, resources)
+	if err != nil {
+		return err
 	}
-	return all
+	s.next, s.out = next, out
+	return nil
 }
 
-// diffSession sets the session's next snapshot and its events. A change
-// whose event cannot be rendered leaves the snapshot as it was, so a later
-// run observes it again.
-func (h *Handler) diffSession(s *session, at time.Time, rules Rules, resources []string) error {
-	if s.prev != nil {
-		for _, ev := range s.prev.Pending {
-			s.out = append(s.out, &outgoing{session: s.id, ev: ev, resources: resources})
-		}
-	}
-	var err error
-	if s.polled {
-		next, events := Transition(s.prev, Observation{SessionID: s.id, Session: s.answer, At: at}, rules)
-		var fresh []*outgoing
-		if fresh, err = h.render(s.id, events, resources); err == nil {
-			s.next = next
-			s.out = append(s.out, fresh...)
-		}
-	}
-	if s.next == nil && len(s.out) > 0 {
-		// Unchanged, but its pending events are rewritten once published.
-		s.next = successor(s.prev, s.id)
-	}
-	return err
+// rules are the parts of the configuration transitions follow.
+func (h *Handler) rules() Rules {
+	return Rules{RetentionDays: h.cfg.RetentionDays}
 }
 
 // render turns a session's new events into entries' details, fitted to
@@ -69,8 +39,9 @@ func (h *Handler) render(id string, events []Event, resources []string) ([]*outg
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, &outgoing{session: id, resources: resources, ev: state.Event{
-			DetailType: ev.DetailType, EventID: ev.Detail.EventID, Time: ev.Detail.ObservedAt, Detail: detail,
+		out = append(out, &outgoing{resources: resources, ev: state.Event{
+			DetailType: ev.DetailType, EventID: ev.Detail.EventID, SessionID: id, Sequence: ev.Detail.Sequence,
+			Time: ev.Detail.ObservedAt, Detail: detail,
 		}})
 	}
 	return out, nil

@@ -30,6 +30,7 @@ type Detail struct {
 	PreviousErrorMessage *string        `json:"previousErrorMessage"`
 	ObservedAt           time.Time      `json:"observedAt"`
 	PreviousObservedAt   *time.Time     `json:"previousObservedAt"`
+	Backfill             bool           `json:"backfill,omitempty"`
 	Truncated            bool           `json:"truncated,omitempty"`
 	Session              *SessionDetail `json:"session,omitempty"`
 }
@@ -101,7 +102,10 @@ func orNone(s *string) string {
 
 // eventID is the stable id of one observed change: the same session,
 // sequence and change always give the same id, so a re-delivery after a
-// crash or a race carries the id of the original.
+// crash or a race carries the id of the original. The session's CreatedOn
+// is part of it: a session re-created under a reused id never shares an id
+// with its predecessor, even once the predecessor's snapshot has expired
+// and its numbering starts again.
 func eventID(sessionID string, sequence int64, c change) string {
 	// What identifies the change: the new status for a state change, the
 	// new message for an error, nothing more for a deletion. (Hashing the
@@ -114,8 +118,12 @@ func eventID(sessionID string, sequence int64, c change) string {
 	case DetailTypeDeleted:
 		what = ""
 	}
+	parts := []string{sessionID, strconv.FormatInt(sequence, 10), c.detailType, what}
+	if c.createdOn != nil {
+		parts = append(parts, c.createdOn.UTC().Format(time.RFC3339Nano))
+	}
 	h := sha256.New()
-	for _, part := range []string{sessionID, strconv.FormatInt(sequence, 10), c.detailType, what} {
+	for _, part := range parts {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}
@@ -138,6 +146,7 @@ func buildDetail(id string, seq int64, c change, prev *state.Snapshot, cur *glue
 		ErrorMessage:         c.errorMessage,
 		PreviousErrorMessage: c.previousErrorMessage,
 		ObservedAt:           at.UTC(),
+		Backfill:             c.backfill,
 	}
 	if prev != nil && !prev.ObservedAt.IsZero() {
 		t := prev.ObservedAt.UTC()

@@ -6,94 +6,213 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 	"golang.org/x/sync/errgroup"
+
+	"sessionwatch/state"
 )
 
-// fetch calls GetSession for every watched session that is due, at most
-// MaxConcurrency at once; fetchCtx ends where no call may start any more.
-// A listed session counts as polled: ListSessions answered for it.
-func (h *Handler) fetch(fetchCtx context.Context, sessions []*session, res *Result) {
-	var mu sync.Mutex
-	g := errgroup.Group{}
-	g.SetLimit(h.cfg.MaxConcurrency)
-	for _, s := range fetchOrder(sessions) {
-		if s.listed {
-			s.polled = true
-			continue
-		}
-		if !s.due() {
-			continue
-		}
-		g.Go(func() error {
-			if fetchCtx.Err() != nil {
-				mu.Lock()
-				res.Skipped = append(res.Skipped, s.id)
-				mu.Unlock()
-				return nil
-			}
-			answer, found, err := h.getSession(fetchCtx, s.id)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err != nil && fetchCtx.Err() != nil:
-				res.Skipped = append(res.Skipped, s.id) // cut short by the deadline: the next run polls it
-			case err != nil:
-				res.fail(s.id, err)
-				h.Logger.WarnContext(fetchCtx, "session failed", "sessionId", s.id, "error", err)
-			case found:
-				s.answer, s.polled = answer, true
-			default:
-				s.polled = true // Glue does not know it
-			}
-			return nil
-		})
-	}
-	_ = g.Wait() // every goroutine returns nil: failures are per session
-	for _, s := range sessions {
-		if s.polled {
-			res.Polled++
-			if s.answer == nil && s.prev == nil {
-				res.NotFound = append(res.NotFound, s.id)
-			}
-		}
-	}
+// fetched is what fetch leaves for the rest of the run.
+type fetched struct {
+	changed []*session // sessions whose snapshot changes or that have new events
+	// reached is how far into the plan's order fetch got; cut are the
+	// sessions it reached whose GetSession the deadline cut short.
+	reached int
+	cut     []*session
 }
 
-// getSession asks Glue for one session; found is false when Glue answers
-// that it does not know it.
-func (h *Handler) getSession(ctx context.Context, id string) (answer *gluetypes.Session, found bool, err error) {
+// fetch goes through the plan in order, state.BatchSize sessions at a
+// time: it loads their snapshots (up to AWSConcurrency chunks ahead),
+// asks Glue for each one ListSessions did not answer (MaxConcurrency calls
+// in flight), and diffs each as soon as its answer comes; a quiet session
+// is forgotten at once, so memory holds what changed, not the fleet. It
+// starts nothing after fetchCtx ends: what it did not reach is skipped.
+// It fails only when the table cannot be read.
+func (h *Handler) fetch(ctx, fetchCtx context.Context, p *plan, res *Result) (*fetched, error) {
+	at := h.Now().UTC().Truncate(time.Second) // EventBridge keeps an event's time to the second
+	resources := resourcesFor(ctx)
+	chunks := slices.Collect(slices.Chunk(p.order, state.BatchSize))
+	loads := h.prefetch(ctx, chunks)
+	defer loads.stop()
+
+	var mu sync.Mutex
+	f := &fetched{}
+	done := func(s *session, err error, cut bool) {
+		var diffErr error
+		if err == nil && !cut {
+			diffErr = h.diffSession(s, at, resources(s.id))
+		}
+		s.answer = nil // a large fleet's answers need not outlive the diff
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case cut:
+			f.cut = append(f.cut, s)
+			res.Skipped = append(res.Skipped, s.id)
+		case err != nil:
+			res.fail(s.id, err)
+			h.Logger.WarnContext(ctx, "session failed", "sessionId", s.id, "error", err)
+		default:
+			res.Polled++
+			if s.answer == nil && (s.prev == nil || !s.prev.Seen()) {
+				res.NotFound = append(res.NotFound, s.id)
+			}
+			if err := diffErr; err != nil {
+				res.fail(s.id, err)
+				h.Logger.ErrorContext(ctx, "session failed", "sessionId", s.id, "error", err)
+			} else if s.next != nil {
+				f.changed = append(f.changed, s)
+			}
+		}
+	}
+
+	g := errgroup.Group{}
+	g.SetLimit(h.cfg.MaxConcurrency)
+	var loadErr error
+dispatch:
+	for i, chunk := range chunks {
+		snaps, unreadable, err := loads.wait(fetchCtx, i)
+		if err != nil {
+			if fetchCtx.Err() == nil {
+				loadErr = err
+			}
+			break
+		}
+		for _, s := range chunk {
+			if fetchCtx.Err() != nil {
+				break dispatch
+			}
+			f.reached++
+			s.prev = p.floor(s.id, snaps[s.id])
+			if err := unreadable[s.id]; err != nil {
+				done(s, err, false)
+				continue
+			}
+			if s.listed {
+				done(s, nil, false)
+				continue
+			}
+			g.Go(func() error {
+				if fetchCtx.Err() != nil {
+					done(s, nil, true)
+					return nil
+				}
+				answer, err := h.getSession(fetchCtx, s.id)
+				if err != nil && fetchCtx.Err() != nil {
+					done(s, nil, true) // cut short by the deadline: the next run polls it first
+					return nil
+				}
+				s.answer = answer
+				done(s, err, false)
+				return nil
+			})
+		}
+		loads.release()
+	}
+	_ = g.Wait() // failures are per session
+	if loadErr != nil {
+		return nil, loadErr
+	}
+	for _, s := range p.order[f.reached:] {
+		res.Skipped = append(res.Skipped, s.id)
+	}
+	return f, nil
+}
+
+// floor is the snapshot a transition starts from: the stored one, its
+// numbering raised past the session's events still in the outbox (a
+// session whose snapshot expired, or whose last save failed, goes on
+// after them).
+func (p *plan) floor(id string, stored *state.Snapshot) *state.Snapshot {
+	last := p.lastSequence[id]
+	switch {
+	case last == 0 || (stored != nil && stored.Sequence >= last):
+		return stored
+	case stored == nil:
+		// Only its unpublished events remain: as a session whose deletion
+		// was announced, seen again it is a first sighting.
+		return &state.Snapshot{SessionID: id, Sequence: last, Deleted: true}
+	}
+	raised := *stored
+	raised.Sequence = last
+	return &raised
+}
+
+// getSession asks Glue for one session. Its answer is nil when Glue says
+// it does not know the session (EntityNotFoundException): the observation
+// of a deletion.
+func (h *Handler) getSession(ctx context.Context, id string) (*gluetypes.Session, error) {
 	out, err := h.glue.GetSession(ctx, &glue.GetSessionInput{Id: aws.String(id), RequestOrigin: h.origin()})
 	var notFound *gluetypes.EntityNotFoundException
 	switch {
 	case errors.As(err, &notFound):
-		return nil, false, nil
+		return nil, nil
 	case err != nil:
-		return nil, false, fmt.Errorf("get session: %w", err)
+		return nil, fmt.Errorf("get session: %w", err)
 	case out.Session == nil:
-		return nil, false, errors.New("get session: answer holds no session")
+		return nil, errors.New("get session: answer holds no session")
 	}
 	out.Session.DefaultArguments = nil // never used, can hold secrets
-	return out.Session, true, nil
+	return out.Session, nil
 }
 
-// fetchOrder puts first the sessions the last run skipped, then the ones
-// never seen, so that a run cut short by its deadline does not starve
-// them: the next run starts where it stopped.
-func fetchOrder(sessions []*session) []*session {
-	rank := func(s *session) int {
-		switch {
-		case s.overdue:
-			return 0
-		case s.prev == nil:
-			return 1
-		}
-		return 2
-	}
-	out := slices.Clone(sessions)
-	slices.SortStableFunc(out, func(a, b *session) int { return rank(a) - rank(b) })
-	return out
+// prefetcher loads the snapshots of chunks in order, at most
+// AWSConcurrency chunks ahead of the one being polled.
+type prefetcher struct {
+	results []chan loaded
+	slots   chan struct{}
+	cancel  context.CancelFunc
 }
+
+type loaded struct {
+	snaps      map[string]*state.Snapshot
+	unreadable map[string]error
+	err        error
+}
+
+func (h *Handler) prefetch(ctx context.Context, chunks [][]*session) *prefetcher {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &prefetcher{results: make([]chan loaded, len(chunks)), slots: make(chan struct{}, AWSConcurrency), cancel: cancel}
+	for i := range p.results {
+		p.results[i] = make(chan loaded, 1)
+	}
+	go func() {
+		for i, chunk := range chunks {
+			select {
+			case p.slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			ids := make([]string, len(chunk))
+			for j, s := range chunk {
+				ids[j] = s.id
+			}
+			go func() {
+				snaps, unreadable, err := h.store.Load(ctx, ids)
+				p.results[i] <- loaded{snaps, unreadable, err}
+			}()
+		}
+	}()
+	return p
+}
+
+// wait returns the snapshots of chunk i, or an error when they could not
+// be read or ctx ended first.
+func (p *prefetcher) wait(ctx context.Context, i int) (map[string]*state.Snapshot, map[string]error, error) {
+	select {
+	case l := <-p.results[i]:
+		return l.snaps, l.unreadable, l.err
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+}
+
+// release lets the prefetcher load one more chunk.
+func (p *prefetcher) release() { <-p.slots }
+
+// stop abandons the chunks not loaded yet.
+func (p *prefetcher) stop() { p.cancel() }

@@ -2,7 +2,8 @@
 // out which Glue interactive sessions to watch, fetches them, diffs each
 // with its snapshot, publishes the changes to EventBridge and saves the new
 // snapshots. Each step has a file of its own: watch.go, fetch.go, diff.go
-// (over the pure Transition of transition.go), publish.go, save.go.
+// (over the pure Transition of transition.go), publish.go, save.go; the
+// table's items are the state package's.
 package handler
 
 import (
@@ -92,35 +93,40 @@ func (e *RunError) Error() string { return e.Err.Error() }
 // Unwrap returns the cause.
 func (e *RunError) Unwrap() error { return e.Err }
 
-// Poll runs one poll: watch, fetch, diff, publish, save. It returns an
-// error only when the run failed as a whole; the caller reports it.
+// Poll runs one poll: watch, fetch (load, poll, diff), publish, save. It
+// returns an error only when the run failed as a whole; the caller
+// reports it.
 func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 	start := h.Now()
 	res := newResult(req)
 	// Near the invocation's deadline: no Glue call starts in the last
 	// DeadlineReserve, and publishing stops half-way through it, so what
-	// could not be published is still saved as pending in time.
+	// could not be published is still kept in the outbox in time.
 	fetchCtx, cancelFetch := withReserve(ctx, h.DeadlineReserve)
 	defer cancelFetch()
 	publishCtx, cancelPublish := withReserve(ctx, h.DeadlineReserve/2)
 	defer cancelPublish()
 
-	w, err := h.watch(ctx, fetchCtx, req, res)
+	p, err := h.watch(ctx, fetchCtx, req, res)
 	if err != nil {
 		return nil, err
 	}
-	h.fetch(fetchCtx, w.sessions, res)
-	events := h.diff(ctx, w.sessions, res)
+	f, err := h.fetch(ctx, fetchCtx, p, res)
+	if err != nil {
+		return nil, err
+	}
+	events := gather(p.outbox, f.changed, resourcesFor(ctx))
+	res.Changed = len(f.changed)
 	if req.DryRun {
 		res.listEvents(events)
 		h.summary(ctx, res, start)
 		return res, nil
 	}
 	h.publish(publishCtx, events, res)
-	if err := h.save(ctx, w.sessions, res); err != nil {
+	if err := h.save(ctx, f.changed, events, res); err != nil {
 		return nil, err
 	}
-	h.recordOverdue(ctx, w.overdue, res)
+	h.recordCursor(ctx, p, f, res)
 	h.summary(ctx, res, start)
 	if err := h.noneAccepted(events, res); err != nil {
 		return nil, err

@@ -1,9 +1,12 @@
 package handler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,10 +37,36 @@ var retryableEntryErrors = map[string]bool{
 
 // outgoing is one event on its way to EventBridge.
 type outgoing struct {
-	session   string
 	ev        state.Event
 	resources []string
+	kept      bool  // it is in the outbox: an earlier run could not publish it
 	err       error // nil once published
+}
+
+// gather lists every event the run publishes: the outbox's and the new
+// ones, grouped by session, each session's in sequence order. An event in
+// the outbox that was observed again goes once, as first observed.
+func gather(outbox []state.Event, changed []*session, resources func(string) []string) []*outgoing {
+	var out []*outgoing
+	kept := map[string]bool{}
+	for _, ev := range outbox {
+		kept[ev.EventID] = true
+		out = append(out, &outgoing{ev: ev, resources: resources(ev.SessionID), kept: true})
+	}
+	for _, s := range changed {
+		for _, o := range s.out {
+			if !kept[o.ev.EventID] {
+				out = append(out, o)
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *outgoing) int {
+		if c := strings.Compare(a.ev.SessionID, b.ev.SessionID); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ev.Sequence, b.ev.Sequence)
+	})
+	return out
 }
 
 // publisher sends events in batches of at most MaxBatch entries and
@@ -185,7 +214,7 @@ func (p *publisher) batches(events []*outgoing) [][]*outgoing {
 func chains(batches [][]*outgoing) [][][]*outgoing {
 	var out [][][]*outgoing
 	for i, b := range batches {
-		if i > 0 && batches[i-1][len(batches[i-1])-1].session == b[0].session {
+		if i > 0 && batches[i-1][len(batches[i-1])-1].ev.SessionID == b[0].ev.SessionID {
 			out[len(out)-1] = append(out[len(out)-1], b)
 			continue
 		}

@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"reflect"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -44,60 +45,132 @@ type Event struct {
 // never seen) and what Glue answered, it returns the next snapshot and the
 // events that announce the difference, in sequence order. next is nil when
 // there is nothing to write. The next snapshot can change without an event
-// (an error message that clears is remembered, not announced). It does no
-// I/O and leaves its arguments alone.
+// (an error message that clears is remembered, not announced; a session
+// that finished leaves the registry). It does no I/O and leaves its
+// arguments alone.
 func Transition(prev *state.Snapshot, obs Observation, rules Rules) (next *state.Snapshot, events []Event) {
-	known := prev != nil && !prev.Deleted
+	known := prev != nil && prev.Seen() && !prev.Deleted
 	cur := obs.Session
 	if cur == nil {
 		if !known {
 			return nil, nil // Glue never knew it, or its deletion was announced
 		}
 		next = successor(prev, obs.SessionID)
-		next.Deleted, next.ObservedAt, next.ExpiresAt = true, obs.At, expiry(obs.At, rules)
-		c := change{
-			detailType:           DetailTypeDeleted,
-			previousStatus:       nonEmpty(prev.Status),
-			previousErrorMessage: nonEmpty(prev.ErrorMessage),
-		}
-		return next, []Event{announce(next, c, prev, nil, obs.At)}
+		next.Deleted, next.ObservedAt, next.Shelf = true, obs.At, ""
+		next.ExpiresAt = expiry(obs.At, obs.At, rules)
+		return next, []Event{announce(next, gone(prev), prev, nil, obs.At)}
+	}
+
+	next = successor(prev, obs.SessionID)
+	// Glue reuses session ids: another CreatedOn is another session. The
+	// old one, last seen unfinished, is gone; the new one is a first
+	// sighting whose numbering goes on from the old one's.
+	reborn := known && prev.CreatedOn != nil && cur.CreatedOn != nil && !prev.CreatedOn.Equal(*cur.CreatedOn)
+	if reborn && !state.IsFinished(prev.Status) {
+		events = append(events, announce(next, gone(prev), prev, nil, obs.At))
+	}
+	first := !known || reborn
+	before := prev // what "previous" means in the events
+	if reborn {
+		before = nil
+		next.Status, next.ErrorMessage, next.ErrorDigest, next.ObservedAt, next.ExpiresAt = "", "", "", time.Time{}, 0
+	}
+	if cur.CreatedOn != nil && (first || next.CreatedOn == nil) {
+		created := cur.CreatedOn.UTC()
+		next.CreatedOn = &created
 	}
 
 	status, errMsg := string(cur.Status), aws.ToString(cur.ErrorMessage)
-	statusChanged := !known || status != prev.Status
-	newError := errMsg != "" && (!known || !prev.SameError(errMsg))
-	if !statusChanged && !newError && prev.SameError(errMsg) {
-		return nil, nil
+	finished := state.IsFinished(status)
+	if first && !reborn && finished && cur.CompletedOn != nil && obs.At.Sub(*cur.CompletedOn) > retention(rules) {
+		// Ended before the retention period: never announced nor stored,
+		// so a session Glue keeps listing is never announced twice. A
+		// tracked id of it leaves the registry.
+		if prev == nil || !prev.Watched() {
+			return nil, nil
+		}
+		next = successor(prev, obs.SessionID)
+		next.Shelf, next.ExpiresAt = "", expiry(obs.At, obs.At, rules)
+		return next, nil
 	}
-	next = successor(prev, obs.SessionID)
+	statusChanged := first || status != next.Status
+	newError := errMsg != "" && (first || !next.SameError(errMsg))
 	if statusChanged || newError {
 		next.ObservedAt = obs.At
 	}
 	next.Deleted, next.Status = false, status
 	next.SetError(errMsg)
-	if state.IsFinished(status) && next.ExpiresAt == 0 {
-		finished := obs.At
-		if cur.CompletedOn != nil {
-			finished = *cur.CompletedOn
-		}
-		next.ExpiresAt = expiry(finished, rules)
-	}
+	settle(next, cur, obs.At, rules)
 
-	base := change{first: !known, status: nonEmpty(status), errorMessage: nonEmpty(errMsg)}
-	if known {
+	base := change{first: first, backfill: first && !reborn && finished, createdOn: next.CreatedOn,
+		status: nonEmpty(status), errorMessage: nonEmpty(errMsg)}
+	if !first {
 		base.previousStatus, base.previousErrorMessage = nonEmpty(prev.Status), nonEmpty(prev.ErrorMessage)
 	}
 	if statusChanged {
 		c := base
 		c.detailType = DetailTypeStateChange
-		events = append(events, announce(next, c, prev, cur, obs.At))
+		events = append(events, announce(next, c, before, cur, obs.At))
 	}
 	if newError {
 		c := base
 		c.detailType = DetailTypeError
-		events = append(events, announce(next, c, prev, cur, obs.At))
+		events = append(events, announce(next, c, before, cur, obs.At))
+	}
+	if len(events) == 0 && sameRecord(prev, next) {
+		return nil, nil
 	}
 	return next, events
+}
+
+// settle sets what follows from the session's status: a session seen
+// unfinished is watched until it is seen finished (unless a user
+// untracked it); a finished or untracked one expires, RETENTION_DAYS after
+// it finished (or after it was untracked), never less than a day after the
+// write.
+func settle(next *state.Snapshot, cur *gluetypes.Session, at time.Time, rules Rules) {
+	switch finished := state.IsFinished(next.Status); {
+	case !finished && !next.Untracked:
+		next.Shelf, next.ExpiresAt = state.OnShelf, 0
+		return
+	case finished:
+		next.Shelf = ""
+		if next.ExpiresAt == 0 {
+			completed := at
+			if cur.CompletedOn != nil {
+				completed = *cur.CompletedOn
+			}
+			next.ExpiresAt = expiry(completed, at, rules)
+		}
+	case next.ExpiresAt == 0: // unfinished, untracked
+		next.ExpiresAt = expiry(at, at, rules)
+	}
+	next.ExpiresAt = max(next.ExpiresAt, at.Add(24*time.Hour).Unix())
+}
+
+// sameRecord tells whether next records nothing prev does not. A later
+// expiry, or a CreatedOn the snapshot lacked, is written with the next
+// change, not for itself: a quiet run writes nothing.
+func sameRecord(prev, next *state.Snapshot) bool {
+	if prev == nil || (prev.ExpiresAt == 0) != (next.ExpiresAt == 0) {
+		return false
+	}
+	p := *prev
+	p.ExpiresAt = next.ExpiresAt
+	if p.CreatedOn == nil {
+		p.CreatedOn = next.CreatedOn
+	}
+	return reflect.DeepEqual(&p, next)
+}
+
+// gone is the deletion of the session prev describes.
+func gone(prev *state.Snapshot) change {
+	return change{
+		detailType:           DetailTypeDeleted,
+		createdOn:            prev.CreatedOn,
+		previousStatus:       nonEmpty(prev.Status),
+		previousErrorMessage: nonEmpty(prev.ErrorMessage),
+	}
 }
 
 // announce numbers change c with the session's next sequence number and
@@ -107,29 +180,35 @@ func announce(next *state.Snapshot, c change, prev *state.Snapshot, cur *gluetyp
 	return Event{DetailType: c.detailType, Detail: buildDetail(next.SessionID, next.Sequence, c, prev, cur, at)}
 }
 
-// successor is the starting point of the snapshot after prev: a copy of it
-// without its pending events (the save works those out from what was
-// published), or a new snapshot of id.
+// successor is the starting point of the snapshot after prev: a copy of
+// it, or a new snapshot of id.
 func successor(prev *state.Snapshot, id string) *state.Snapshot {
 	if prev == nil {
 		return &state.Snapshot{SessionID: id}
 	}
 	next := *prev
-	next.Pending = nil
 	return &next
 }
 
-// expiry is the TTL of a snapshot whose session finished at t.
-func expiry(t time.Time, rules Rules) int64 {
-	return t.Add(time.Duration(rules.RetentionDays) * 24 * time.Hour).Unix()
+func retention(rules Rules) time.Duration {
+	return time.Duration(rules.RetentionDays) * 24 * time.Hour
+}
+
+// expiry is the TTL of a snapshot whose session finished at t, written at
+// at: RETENTION_DAYS after t, and never less than a day after at.
+func expiry(t, at time.Time, rules Rules) int64 {
+	return max(t.Add(retention(rules)).Unix(), at.Add(24*time.Hour).Unix())
 }
 
 // change is one thing a transition announces. Nil pointers are "none": no
 // status (a deletion) or no error message.
 type change struct {
 	detailType string
-	// first is set when the session is seen for the first time.
-	first                bool
+	// first is set when the session is seen for the first time, backfill
+	// when it was then already finished.
+	first, backfill bool
+	// createdOn is the CreatedOn of the session the change is about.
+	createdOn            *time.Time
 	status               *string
 	previousStatus       *string
 	errorMessage         *string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/glue"
@@ -19,37 +20,35 @@ const ListPageSize = 1000
 
 // session is one watched session through a run.
 type session struct {
-	id   string
-	prev *state.Snapshot // nil: never seen
-	// answer is what Glue said of it this run: nil when not asked yet, or
-	// when Glue does not know it (then polled is set).
-	answer *gluetypes.Session
-	listed bool // answer came from ListSessions
-	polled bool // Glue answered for it this run
-	// overdue: the last run ran out of time before polling it.
-	overdue bool
-	next    *state.Snapshot // to save; nil when nothing changed
-	out     []*outgoing     // its events: earlier unpublished ones, then new ones
+	id     string
+	prev   *state.Snapshot    // nil: never seen
+	answer *gluetypes.Session // Glue's answer; nil when not asked yet or not found
+	listed bool               // answer came from ListSessions
+	polled bool               // Glue answered for it this run
+	next   *state.Snapshot    // to save; nil when nothing changed
+	out    []*outgoing        // its new events
 }
 
-// due tells whether the session needs a GetSession call: it was not
-// listed, and its snapshot is not finished or deleted.
-func (s *session) due() bool {
-	return !s.listed && (s.prev == nil || !s.prev.Done())
-}
-
-// watched is the watched set of a run.
-type watched struct {
-	sessions []*session
-	// overdue are the ids the last run recorded as skipped.
-	overdue []string
+// plan is a run's watched set, in the order the run goes through it: the
+// sessions the last run reached but could not poll first, then every
+// other one in id order, starting after the last run's cursor and
+// wrapping around, so that runs cut short by their deadline share the
+// fleet fairly.
+type plan struct {
+	order  []*session
+	behind int // the first behind sessions of order are the last run's leftovers
+	run    state.Run
+	outbox []state.Event
+	// lastSequence is, per session, the highest sequence number of its
+	// events still in the outbox: numbering goes on after it.
+	lastSequence map[string]int64
 }
 
 // watch applies track/untrack and works out the watched set: configured
 // ids, requested ids, the registry and, when discovering, ListSessions;
-// then it loads their snapshots. Only a failure to read the table fails
-// the run.
-func (h *Handler) watch(ctx, fetchCtx context.Context, req Request, res *Result) (watched, error) {
+// it also reads the outbox. Only a failure to read the table fails the
+// run.
+func (h *Handler) watch(ctx, fetchCtx context.Context, req Request, res *Result) (*plan, error) {
 	discover, tags := h.cfg.Discover, h.cfg.DiscoverTags
 	if req.Discover != nil {
 		discover = *req.Discover
@@ -57,11 +56,22 @@ func (h *Handler) watch(ctx, fetchCtx context.Context, req Request, res *Result)
 	if req.Tags != nil {
 		tags = req.Tags
 	}
-	var reg state.Registry
+	var shelf state.Shelf
+	var run state.Run
 	var listed []gluetypes.Session
 	g, gctx := errgroup.WithContext(ctx)
+	if !req.DryRun {
+		g.Go(func() error { return h.store.Track(gctx, req.Track) })
+		g.Go(func() error {
+			return h.store.Untrack(gctx, req.Untrack, h.Now().Add(retention(h.rules())).Unix())
+		})
+	}
 	g.Go(func() (err error) {
-		reg, err = h.registry(gctx, req)
+		shelf, err = h.store.ReadShelf(gctx)
+		return err
+	})
+	g.Go(func() (err error) {
+		run, err = h.store.ReadRun(gctx)
 		return err
 	})
 	if discover {
@@ -80,21 +90,31 @@ func (h *Handler) watch(ctx, fetchCtx context.Context, req Request, res *Result)
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return watched{}, err
+		return nil, err
+	}
+	if run.Layout < state.Layout && !req.DryRun {
+		// A table the first version wrote: move its registry and pending
+		// events into this layout, once, then read it again.
+		var err error
+		if run, err = h.store.Migrate(ctx, run); err != nil {
+			return nil, err
+		}
+		if shelf, err = h.store.ReadShelf(ctx); err != nil {
+			return nil, err
+		}
 	}
 
-	var w watched
 	byID := map[string]*session{}
 	add := func(id string) *session {
-		if s, ok := byID[id]; ok {
-			return s
+		s, ok := byID[id]
+		if !ok {
+			s = &session{id: id}
+			byID[id] = s
 		}
-		s := &session{id: id}
-		byID[id] = s
-		w.sessions = append(w.sessions, s)
 		return s
 	}
-	for _, ids := range [][]string{h.cfg.SessionIDs, req.SessionIDs, reg.Tracked} {
+	registry := slices.DeleteFunc(shelf.Watched, func(id string) bool { return slices.Contains(req.Untrack, id) })
+	for _, ids := range [][]string{h.cfg.SessionIDs, req.SessionIDs, registry, req.Track} {
 		for _, id := range ids {
 			add(id)
 		}
@@ -105,51 +125,31 @@ func (h *Handler) watch(ctx, fetchCtx context.Context, req Request, res *Result)
 			s.answer, s.listed = &listed[i], true
 		}
 	}
-	ids := make([]string, len(w.sessions))
-	for i, s := range w.sessions {
-		ids[i] = s.id
+	p := &plan{run: run, outbox: shelf.Outbox, lastSequence: map[string]int64{}}
+	for _, ev := range shelf.Outbox {
+		p.lastSequence[ev.SessionID] = max(p.lastSequence[ev.SessionID], ev.Sequence)
 	}
-	snaps, err := h.store.Load(ctx, ids)
-	if err != nil {
-		return watched{}, err
-	}
-	for _, s := range w.sessions {
-		s.prev = snaps[s.id]
-	}
-	for _, id := range reg.Skipped {
+	for _, id := range run.Behind {
 		if s, ok := byID[id]; ok {
-			s.overdue = true
+			p.order = append(p.order, s)
+			delete(byID, id)
 		}
 	}
-	w.overdue = reg.Skipped
-	res.Watched = len(w.sessions)
-	return w, nil
-}
-
-// registry applies the request's track and untrack, then reads the
-// registry. A dry run reads it and changes only its copy.
-func (h *Handler) registry(ctx context.Context, req Request) (state.Registry, error) {
-	if !req.DryRun {
-		if err := h.store.Track(ctx, req.Track); err != nil {
-			return state.Registry{}, err
-		}
-		if err := h.store.Untrack(ctx, req.Untrack); err != nil {
-			return state.Registry{}, err
-		}
+	p.behind = len(p.order)
+	rest := make([]*session, 0, len(byID))
+	for _, s := range byID {
+		rest = append(rest, s)
 	}
-	reg, err := h.store.Registry(ctx)
-	if err != nil {
-		return reg, err
-	}
-	if req.DryRun {
-		for _, id := range req.Track {
-			if !slices.Contains(reg.Tracked, id) {
-				reg.Tracked = append(reg.Tracked, id)
-			}
+	slices.SortFunc(rest, func(a, b *session) int { return strings.Compare(a.id, b.id) })
+	start, _ := slices.BinarySearchFunc(rest, run.Cursor, func(s *session, cursor string) int {
+		if s.id <= cursor {
+			return -1
 		}
-		reg.Tracked = slices.DeleteFunc(reg.Tracked, func(id string) bool { return slices.Contains(req.Untrack, id) })
-	}
-	return reg, nil
+		return 1
+	})
+	p.order = append(append(p.order, rest[start:]...), rest[:start]...)
+	res.Watched = len(p.order)
+	return p, nil
 }
 
 // list returns every session ListSessions answers for the tag filter, all

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -23,21 +22,19 @@ type DynamoDB interface {
 	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 }
 
 var _ DynamoDB = (*dynamodb.Client)(nil)
-
-// RegistryKey is the partition key of the item that lists the tracked
-// session ids. It starts with a control character, which no session id
-// may hold, so it never collides with a snapshot.
-const RegistryKey = "\x1fsessionwatch/registry"
 
 // BatchSize is the most keys BatchGetItem takes in one call.
 const BatchSize = 100
 
 // MaxLoadAttempts bounds the BatchGetItem calls for one chunk of keys that
 // DynamoDB keeps leaving unprocessed (the SDK has already retried each
-// throttled call); past it the run fails with a clear error instead of
+// throttled call); past it the chunk fails with a clear error instead of
 // spinning until the Lambda deadline.
 const MaxLoadAttempts = 8
 
@@ -45,11 +42,12 @@ const MaxLoadAttempts = 8
 // first: the snapshot read is out of date.
 var ErrConflict = errors.New("snapshot changed since it was read")
 
-// Store keeps snapshots and the registry in one DynamoDB table.
+// Store keeps snapshots, the registry, the outbox and the run's cursor in
+// one DynamoDB table (Schema describes it).
 type Store struct {
 	db    DynamoDB
 	table string
-	// Parallel is how many BatchGetItem calls Load keeps in flight.
+	// Parallel is how many DynamoDB calls one operation keeps in flight.
 	Parallel int
 	// Backoff is how long to wait before retrying UnprocessedKeys, doubled
 	// each time; the SDK already retries throttled calls.
@@ -61,37 +59,48 @@ func NewStore(db DynamoDB, table string) *Store {
 	return &Store{db: db, table: table, Parallel: 16, Backoff: 50 * time.Millisecond}
 }
 
+// Table is the name of the store's table.
+func (s *Store) Table() string { return s.table }
+
 // Load reads the snapshots of ids, BatchSize keys a call with up to
 // Parallel calls in flight, retrying unprocessed keys. Ids without a
-// snapshot are absent from the map.
-func (s *Store) Load(ctx context.Context, ids []string) (map[string]*Snapshot, error) {
-	out := make(map[string]*Snapshot, len(ids))
+// snapshot are absent from snaps; an item the code cannot read fails only
+// its own id, in unreadable. err is set when the table could not be read.
+func (s *Store) Load(ctx context.Context, ids []string) (snaps map[string]*Snapshot, unreadable map[string]error, err error) {
+	snaps, unreadable = make(map[string]*Snapshot, len(ids)), map[string]error{}
 	var mu sync.Mutex
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(s.Parallel, 1))
 	for chunk := range slices.Chunk(ids, BatchSize) {
 		g.Go(func() error {
-			snaps, err := s.loadChunk(ctx, chunk)
+			items, err := s.batchGet(ctx, chunk)
 			mu.Lock()
 			defer mu.Unlock()
-			for _, snap := range snaps {
-				out[snap.SessionID] = snap
+			for _, item := range items {
+				id := keyOf(item)
+				var snap Snapshot
+				if err := attributevalue.UnmarshalMap(item, &snap); err != nil {
+					unreadable[id] = fmt.Errorf("snapshot item of %s cannot be read (written by hand or by another version?): %w", id, err)
+					continue
+				}
+				snaps[id] = &snap
 			}
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return snaps, unreadable, nil
 }
 
-func (s *Store) loadChunk(ctx context.Context, ids []string) ([]*Snapshot, error) {
+// batchGet reads the items of ids (at most BatchSize), consistently.
+func (s *Store) batchGet(ctx context.Context, ids []string) ([]map[string]dbtypes.AttributeValue, error) {
 	keys := make([]map[string]dbtypes.AttributeValue, len(ids))
 	for i, id := range ids {
 		keys[i] = key(id)
 	}
-	var out []*Snapshot
+	var out []map[string]dbtypes.AttributeValue
 	req := map[string]dbtypes.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
 	for attempt := 0; len(req) > 0; attempt++ {
 		if attempt == MaxLoadAttempts {
@@ -106,13 +115,7 @@ func (s *Store) loadChunk(ctx context.Context, ids []string) ([]*Snapshot, error
 		if err != nil {
 			return nil, fmt.Errorf("load snapshots from %s: %w", s.table, err)
 		}
-		for _, item := range res.Responses[s.table] {
-			var snap Snapshot
-			if err := attributevalue.UnmarshalMap(item, &snap); err != nil {
-				return nil, fmt.Errorf("load snapshots: malformed item: %w", err)
-			}
-			out = append(out, &snap)
-		}
+		out = append(out, res.Responses[s.table]...)
 		req = res.UnprocessedKeys
 	}
 	return out, nil
@@ -125,6 +128,7 @@ func (s *Store) Save(ctx context.Context, next *Snapshot, read int64) error {
 	next.Version = read + 1
 	item, err := attributevalue.MarshalMap(next)
 	if err != nil {
+		next.Version = read
 		return fmt.Errorf("save snapshot %s: %w", next.SessionID, err)
 	}
 	in := &dynamodb.PutItemInput{TableName: &s.table, Item: item}
@@ -132,9 +136,7 @@ func (s *Store) Save(ctx context.Context, next *Snapshot, read int64) error {
 		in.ConditionExpression = aws.String("attribute_not_exists(SessionId)")
 	} else {
 		in.ConditionExpression = aws.String("Version = :v")
-		in.ExpressionAttributeValues = map[string]dbtypes.AttributeValue{
-			":v": &dbtypes.AttributeValueMemberN{Value: strconv.FormatInt(read, 10)},
-		}
+		in.ExpressionAttributeValues = map[string]dbtypes.AttributeValue{":v": number(read)}
 	}
 	if _, err := s.db.PutItem(ctx, in); err != nil {
 		next.Version = read
@@ -147,75 +149,41 @@ func (s *Store) Save(ctx context.Context, next *Snapshot, read int64) error {
 	return nil
 }
 
-// Registry is the item that lists the tracked session ids, and the ids a
-// run had to skip because its deadline came, which the next run polls
-// first.
-type Registry struct {
-	Tracked []string `dynamodbav:"Ids,stringset,omitempty"`
-	Skipped []string `dynamodbav:"Skipped,stringset,omitempty"`
-}
-
-// Registry reads the registry item; its lists are sorted.
-func (s *Store) Registry(ctx context.Context) (Registry, error) {
-	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: &s.table, Key: key(RegistryKey), ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return Registry{}, fmt.Errorf("read registry from %s: %w", s.table, err)
+// each calls f for every item, at most Parallel at once, and joins the
+// errors.
+func each[T any](ctx context.Context, parallel int, items []T, f func(context.Context, T) error) error {
+	var mu sync.Mutex
+	var errs []error
+	g := errgroup.Group{}
+	g.SetLimit(max(parallel, 1))
+	for _, it := range items {
+		g.Go(func() error {
+			if err := f(ctx, it); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+			return nil
+		})
 	}
-	var reg Registry
-	if err := attributevalue.UnmarshalMap(res.Item, &reg); err != nil {
-		return Registry{}, fmt.Errorf("read registry: malformed item: %w", err)
-	}
-	slices.Sort(reg.Tracked)
-	slices.Sort(reg.Skipped)
-	return reg, nil
-}
-
-// Tracked returns the tracked ids, sorted.
-func (s *Store) Tracked(ctx context.Context) ([]string, error) {
-	reg, err := s.Registry(ctx)
-	return reg.Tracked, err
-}
-
-// Track adds ids to the registry and Untrack removes them. Each is one
-// atomic update (DynamoDB takes no ADD and DELETE of one attribute at once).
-func (s *Store) Track(ctx context.Context, ids []string) error {
-	return s.updateRegistry(ctx, "ADD", "Ids", ids)
-}
-
-// Untrack removes ids from the registry.
-func (s *Store) Untrack(ctx context.Context, ids []string) error {
-	return s.updateRegistry(ctx, "DELETE", "Ids", ids)
-}
-
-// MarkSkipped replaces the skipped ids a run found (done) with the ones it
-// skipped itself: at most two updates, and none when both are empty.
-func (s *Store) MarkSkipped(ctx context.Context, done, skipped []string) error {
-	if err := s.updateRegistry(ctx, "DELETE", "Skipped", done); err != nil {
-		return err
-	}
-	return s.updateRegistry(ctx, "ADD", "Skipped", skipped)
-}
-
-func (s *Store) updateRegistry(ctx context.Context, action, attr string, ids []string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &s.table,
-		Key:                       key(RegistryKey),
-		UpdateExpression:          aws.String(action + " " + attr + " :ids"),
-		ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":ids": &dbtypes.AttributeValueMemberSS{Value: ids}},
-	})
-	if err != nil {
-		return fmt.Errorf("update registry in %s (%s %d %s): %w", s.table, strings.ToLower(action), len(ids), strings.ToLower(attr), err)
-	}
-	return nil
+	_ = g.Wait()
+	return errors.Join(errs...)
 }
 
 func key(id string) map[string]dbtypes.AttributeValue {
-	return map[string]dbtypes.AttributeValue{"SessionId": &dbtypes.AttributeValueMemberS{Value: id}}
+	return map[string]dbtypes.AttributeValue{KeyAttribute: &dbtypes.AttributeValueMemberS{Value: id}}
+}
+
+// keyOf returns the partition key of an item, "" when it has none.
+func keyOf(item map[string]dbtypes.AttributeValue) string {
+	if v, ok := item[KeyAttribute].(*dbtypes.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func number(n int64) dbtypes.AttributeValue {
+	return &dbtypes.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
