@@ -3,7 +3,6 @@ package fakeaws
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"fmt"
 	"maps"
 	"math/big"
@@ -31,13 +30,29 @@ const DefaultHashKey = "SessionId"
 // MaxBatchGetKeys is the most keys one BatchGetItem call may request.
 const MaxBatchGetKeys = 100
 
-// MaxItemSize is DynamoDB's limit on the size of one item (400 KB).
+// MaxItemSize is DynamoDB's documented limit on the size of one item
+// (400 KB). The fake rejects items a little smaller: see [DynamoDB.PutItem].
 const MaxItemSize = 400 * 1024
+
+// itemSizeLimit is the largest item, in bytes as itemSize counts them, that
+// the fake stores: moto's limit, under DynamoDB's, so that an item the fake
+// and moto accept also fits in DynamoDB.
+const itemSizeLimit = 405_000
+
+// maxKeySize is DynamoDB's limit on the size of a partition key value.
+const maxKeySize = 2048
 
 // DynamoDB is an in-memory stand-in for the DynamoDB operations that
 // state.Store uses: BatchGetItem, GetItem, PutItem and UpdateItem. Tables
-// have a partition key and no sort key; items are deep-copied on the way in
-// and out, so neither side can change the other's copy.
+// have a partition key of type string and no sort key; items are
+// deep-copied on the way in and out, so neither side can change the
+// other's copy.
+//
+// The store's tests run every case against this fake and against moto, so
+// the two answer alike. Where moto 5.2.1 accepts what DynamoDB rejects (a
+// set holding an element twice, an unused expression attribute value, a
+// key of the wrong type in a read, an UpdateItem growing an item past the
+// size limit), the fake rejects it as DynamoDB does.
 //
 // Operation names, as [DynamoDB.Calls] counts them and [DynamoDB.Fail]
 // receives them, are the API's: "BatchGetItem", "GetItem", "PutItem" and
@@ -77,8 +92,8 @@ func NewDynamoDB(tables ...string) *DynamoDB {
 	return d
 }
 
-// CreateTable adds an empty table whose partition key is the attribute
-// hashKey, replacing any table of that name.
+// CreateTable adds an empty table whose partition key is the string
+// attribute hashKey, replacing any table of that name.
 func (d *DynamoDB) CreateTable(name, hashKey string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -103,9 +118,8 @@ func (d *DynamoDB) Reset() {
 	d.calls = map[string]int{}
 }
 
-// Items returns a copy of every item of the table by its key: the
-// partition key's value as a string (a number's digits, a binary value in
-// base64). It returns nil for an unknown table.
+// Items returns a copy of every item of the table by its partition key's
+// value. It returns nil for an unknown table.
 func (d *DynamoDB) Items(tableName string) map[string]map[string]types.AttributeValue {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -130,7 +144,7 @@ func (d *DynamoDB) SetItem(tableName string, item map[string]types.AttributeValu
 	if err != nil {
 		return err
 	}
-	k, err := t.keyOf(item, true)
+	k, err := t.keyOf(item, keyOfItem)
 	if err != nil {
 		return err
 	}
@@ -212,7 +226,7 @@ func (d *DynamoDB) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemIn
 		}
 		seen := map[string]bool{}
 		for _, key := range in.RequestItems[name].Keys {
-			k, err := t.keyOf(key, false)
+			k, err := t.keyOf(key, keyToRead)
 			if err != nil {
 				return nil, err
 			}
@@ -264,7 +278,7 @@ func (d *DynamoDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, _ ...
 	if err != nil {
 		return nil, err
 	}
-	k, err := t.keyOf(in.Key, false)
+	k, err := t.keyOf(in.Key, keyToRead)
 	if err != nil {
 		return nil, err
 	}
@@ -281,7 +295,8 @@ func (d *DynamoDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, _ ...
 // none, attribute_not_exists(A), attribute_exists(A) and A = :v (A may be
 // a #name); any other is an error saying it is unsupported. ReturnValues
 // NONE and ALL_OLD are honoured, and ReturnValuesOnConditionCheckFailure
-// ALL_OLD.
+// ALL_OLD. An item over 405,000 bytes (moto's limit, as moto counts them;
+// DynamoDB's is 400 KB) is a ValidationException.
 func (d *DynamoDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
 	if err := d.begin(ctx, "PutItem", in); err != nil {
 		return nil, err
@@ -306,8 +321,8 @@ func (d *DynamoDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, _ ...
 	} else if len(in.ExpressionAttributeValues) > 0 || len(in.ExpressionAttributeNames) > 0 {
 		return nil, validation("ExpressionAttributeNames and ExpressionAttributeValues can only be specified when using expressions")
 	}
-	if size := itemSize(in.Item); size > MaxItemSize {
-		return nil, validation(fmt.Sprintf("Item size has exceeded the maximum allowed size (%d bytes; at most %d)", size, MaxItemSize))
+	if size := itemSize(in.Item); size > itemSizeLimit {
+		return nil, validation(fmt.Sprintf("Item size has exceeded the maximum allowed size (%d bytes; at most %d)", size, itemSizeLimit))
 	}
 
 	d.mu.Lock()
@@ -316,7 +331,7 @@ func (d *DynamoDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, _ ...
 	if err != nil {
 		return nil, err
 	}
-	k, err := t.keyOf(in.Item, true)
+	k, err := t.keyOf(in.Item, keyOfItem)
 	if err != nil {
 		return nil, err
 	}
@@ -393,7 +408,7 @@ func (d *DynamoDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput,
 	if err != nil {
 		return nil, err
 	}
-	k, err := t.keyOf(in.Key, false)
+	k, err := t.keyOf(in.Key, keyToWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -428,8 +443,8 @@ func (d *DynamoDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput,
 	} else {
 		next[attr] = &types.AttributeValueMemberSS{Value: have}
 	}
-	if size := itemSize(next); size > MaxItemSize {
-		return nil, validation(fmt.Sprintf("Item size to update has exceeded the maximum allowed size (%d bytes; at most %d)", size, MaxItemSize))
+	if size := itemSize(next); size > itemSizeLimit {
+		return nil, validation(fmt.Sprintf("Item size to update has exceeded the maximum allowed size (%d bytes; at most %d)", size, itemSizeLimit))
 	}
 	t.items[k] = next
 
@@ -465,28 +480,63 @@ func (d *DynamoDB) table(name string) (*table, error) {
 	return t, nil
 }
 
-// keyOf returns the key string of an item (whole, when whole is set) or
-// of a key (exactly the partition key).
-func (t *table) keyOf(item map[string]types.AttributeValue, whole bool) (string, error) {
+// keyUse is what keyOf checks a key for.
+type keyUse int
+
+const (
+	keyToRead  keyUse = iota // a key alone, of a read
+	keyToWrite               // a key alone, of an UpdateItem
+	keyOfItem                // the key of a whole item to store
+)
+
+// keyOf returns the partition key's value of an item or key, checked as
+// moto and DynamoDB check it: present, a string, not empty, no longer than
+// maxKeySize bytes in a write (moto checks the length of written keys
+// only), and in a key, alone.
+func (t *table) keyOf(item map[string]types.AttributeValue, use keyUse) (string, error) {
 	v, ok := item[t.hashKey]
-	if !ok || (!whole && len(item) != 1) {
+	if !ok || (use != keyOfItem && len(item) != 1) {
 		return "", validation("The provided key element does not match the schema")
 	}
-	switch v := v.(type) {
-	case *types.AttributeValueMemberS:
-		if v.Value == "" {
-			return "", validation("One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: " + t.hashKey)
-		}
-		return v.Value, nil
-	case *types.AttributeValueMemberN:
-		return v.Value, nil
-	case *types.AttributeValueMemberB:
-		if len(v.Value) == 0 {
-			return "", validation("One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty binary value. Key: " + t.hashKey)
-		}
-		return base64.StdEncoding.EncodeToString(v.Value), nil
+	sv, ok := v.(*types.AttributeValueMemberS)
+	switch {
+	case !ok && use == keyToRead:
+		return "", validation("The provided key element does not match the schema")
+	case !ok:
+		return "", validation(fmt.Sprintf("One or more parameter values were invalid: Type mismatch for key %s expected: S actual: %s", t.hashKey, typeName(v)))
+	case sv.Value == "":
+		return "", validation("One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: " + t.hashKey)
+	case use != keyToRead && len(sv.Value) > maxKeySize:
+		return "", validation(fmt.Sprintf("One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of%d bytes", maxKeySize))
 	}
-	return "", validation("The provided key element does not match the schema")
+	return sv.Value, nil
+}
+
+// typeName is the name DynamoDB gives the type of an attribute value.
+func typeName(v types.AttributeValue) string {
+	switch v.(type) {
+	case *types.AttributeValueMemberS:
+		return "S"
+	case *types.AttributeValueMemberN:
+		return "N"
+	case *types.AttributeValueMemberB:
+		return "B"
+	case *types.AttributeValueMemberBOOL:
+		return "BOOL"
+	case *types.AttributeValueMemberNULL:
+		return "NULL"
+	case *types.AttributeValueMemberSS:
+		return "SS"
+	case *types.AttributeValueMemberNS:
+		return "NS"
+	case *types.AttributeValueMemberBS:
+		return "BS"
+	case *types.AttributeValueMemberL:
+		return "L"
+	case *types.AttributeValueMemberM:
+		return "M"
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 // condition tells whether an item (nil: none) satisfies a condition.
@@ -662,9 +712,13 @@ func checkSet[T any](kind string, values []T, key func(T) string) error {
 	return nil
 }
 
-// itemSize approximates DynamoDB's item size: attribute names plus values
-// (strings and binaries by their length, numbers up to 21 bytes, 1 byte
-// for booleans and nulls, 3 bytes and 1 an element for lists and maps).
+// itemSize is an item's size as moto counts it: attribute names plus
+// values, strings and binaries by their length in bytes, numbers by their
+// digits as written, 1 byte for a boolean or a null, a set, list or map by
+// its elements (and a map's names), with no overhead. DynamoDB adds a few
+// bytes for each list and map and counts numbers in fewer bytes; under
+// itemSizeLimit an item the fake accepts fits in DynamoDB's 400 KB unless
+// it holds some thousand lists or maps.
 func itemSize(item map[string]types.AttributeValue) int {
 	n := 0
 	for name, v := range item {
@@ -674,45 +728,38 @@ func itemSize(item map[string]types.AttributeValue) int {
 }
 
 func valueSize(v types.AttributeValue) int {
+	n := 0
 	switch v := v.(type) {
 	case *types.AttributeValueMemberS:
 		return len(v.Value)
 	case *types.AttributeValueMemberN:
-		return min(len(v.Value), 21)
+		return len(v.Value)
 	case *types.AttributeValueMemberB:
 		return len(v.Value)
 	case *types.AttributeValueMemberSS:
-		n := 0
 		for _, s := range v.Value {
 			n += len(s)
 		}
-		return n
 	case *types.AttributeValueMemberNS:
-		n := 0
 		for _, s := range v.Value {
-			n += min(len(s), 21)
+			n += len(s)
 		}
-		return n
 	case *types.AttributeValueMemberBS:
-		n := 0
 		for _, b := range v.Value {
 			n += len(b)
 		}
-		return n
 	case *types.AttributeValueMemberL:
-		n := 3
 		for _, e := range v.Value {
-			n += 1 + valueSize(e)
+			n += valueSize(e)
 		}
-		return n
 	case *types.AttributeValueMemberM:
-		n := 3
 		for name, e := range v.Value {
-			n += 1 + len(name) + valueSize(e)
+			n += len(name) + valueSize(e)
 		}
-		return n
+	default:
+		return 1
 	}
-	return 1
+	return n
 }
 
 func copyItem(item map[string]types.AttributeValue) map[string]types.AttributeValue {
