@@ -152,9 +152,10 @@ func (d *DynamoDB) SetItem(tableName string, item map[string]types.AttributeValu
 	return nil
 }
 
-// DeleteItem removes the item with the given key from the table, as a TTL
-// expiry would; it tells whether there was one.
-func (d *DynamoDB) DeleteItem(tableName, key string) bool {
+// Expire removes the item with the given key from the table, as a TTL
+// expiry would, without a call being counted; it tells whether there was
+// one.
+func (d *DynamoDB) Expire(tableName, key string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	t, ok := d.tables[tableName]
@@ -832,4 +833,19 @@ func wait(ctx context.Context, d time.Duration) error {
 		}
 	}
 	return ctx.Err()
+}
+
+// DeleteItem is not implemented yet.
+func (d *DynamoDB) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	return nil, unsupported("DeleteItem", "anything")
+}
+
+// Query is not implemented yet.
+func (d *DynamoDB) Query(ctx context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	return nil, unsupported("Query", "anything")
+}
+
+// Scan is not implemented yet.
+func (d *DynamoDB) Scan(ctx context.Context, in *dynamodb.ScanInput, _ ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	return nil, unsupported("Scan", "anything")
 }
