@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"sessionwatch/handler"
 	"sessionwatch/internal/wiring"
@@ -31,7 +32,7 @@ Commands:
   poll      run one poll and print its summary as JSON
   track     add session ids to the registry of watched sessions
   untrack   remove session ids from the registry
-  list      list the tracked sessions and their last known status
+  list      list the watched sessions and their last known status
   demo      run the real handler against in-process stand-ins (no AWS)
 
 Configuration comes from the same environment variables as the Lambda
@@ -124,7 +125,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if cmd == "track" {
 			err = app.Store.Track(ctx, fs.Args())
 		} else {
-			err = app.Store.Untrack(ctx, fs.Args())
+			expires := time.Now().Add(time.Duration(app.Config.RetentionDays) * 24 * time.Hour).Unix()
+			err = app.Store.Untrack(ctx, fs.Args(), expires)
 		}
 		if err != nil {
 			return err
@@ -132,7 +134,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stdout, "%sed %d session(s)\n", cmd, fs.NArg())
 		return nil
 	case "list":
-		fs := newFlags("list", "Lists the tracked session ids with their last known status.", stderr)
+		fs := newFlags("list", "Lists the watched session ids with their last known status.", stderr)
 		if err := parse(fs, args, 0); err != nil {
 			return err
 		}
@@ -140,11 +142,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return err
 		}
-		ids, err := app.Store.Tracked(ctx)
+		shelf, err := app.Store.ReadShelf(ctx)
 		if err != nil {
 			return err
 		}
-		snaps, err := app.Store.Load(ctx, ids)
+		ids := shelf.Watched
+		snaps, _, err := app.Store.Load(ctx, ids)
 		if err != nil {
 			return err
 		}

@@ -209,6 +209,13 @@ func ServeAWS(ctx context.Context, arg string, stdin io.Reader, w io.Writer) err
 	serve(mux, "GetItem", s.db.GetItem, func(o *dynamodb.GetItemOutput) getOut { return getOut{Item: o.Item} })
 	serve(mux, "PutItem", s.db.PutItem, func(o *dynamodb.PutItemOutput) putOut { return putOut{Attributes: o.Attributes} })
 	serve(mux, "UpdateItem", s.db.UpdateItem, func(o *dynamodb.UpdateItemOutput) putOut { return putOut{Attributes: o.Attributes} })
+	serve(mux, "DeleteItem", s.db.DeleteItem, func(o *dynamodb.DeleteItemOutput) putOut { return putOut{Attributes: o.Attributes} })
+	serve(mux, "Query", s.db.Query, func(o *dynamodb.QueryOutput) pageOut {
+		return pageOut{Items: o.Items, LastEvaluatedKey: o.LastEvaluatedKey}
+	})
+	serve(mux, "Scan", s.db.Scan, func(o *dynamodb.ScanOutput) pageOut {
+		return pageOut{Items: o.Items, LastEvaluatedKey: o.LastEvaluatedKey}
+	})
 	serve(mux, "PutEvents", s.eb.PutEvents, func(o *eventbridge.PutEventsOutput) putEventsOut {
 		return putEventsOut{Entries: o.Entries, FailedEntryCount: o.FailedEntryCount}
 	})
@@ -247,6 +254,10 @@ type (
 	}
 	putOut struct {
 		Attributes map[string]dbtypes.AttributeValue
+	}
+	pageOut struct {
+		Items            []map[string]dbtypes.AttributeValue
+		LastEvaluatedKey map[string]dbtypes.AttributeValue
 	}
 	putEventsOut struct {
 		Entries          []ebtypes.PutEventsResultEntry
@@ -407,6 +418,30 @@ func (d remoteDynamoDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemI
 		return nil, err
 	}
 	return &dynamodb.UpdateItemOutput{Attributes: out.Attributes}, nil
+}
+
+func (d remoteDynamoDB) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	out, err := call[dynamodb.DeleteItemInput, putOut](ctx, d.r, "DeleteItem", in)
+	if err != nil {
+		return nil, err
+	}
+	return &dynamodb.DeleteItemOutput{Attributes: out.Attributes}, nil
+}
+
+func (d remoteDynamoDB) Query(ctx context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	out, err := call[dynamodb.QueryInput, pageOut](ctx, d.r, "Query", in)
+	if err != nil {
+		return nil, err
+	}
+	return &dynamodb.QueryOutput{Items: out.Items, LastEvaluatedKey: out.LastEvaluatedKey, Count: int32(len(out.Items))}, nil
+}
+
+func (d remoteDynamoDB) Scan(ctx context.Context, in *dynamodb.ScanInput, _ ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	out, err := call[dynamodb.ScanInput, pageOut](ctx, d.r, "Scan", in)
+	if err != nil {
+		return nil, err
+	}
+	return &dynamodb.ScanOutput{Items: out.Items, LastEvaluatedKey: out.LastEvaluatedKey, Count: int32(len(out.Items))}, nil
 }
 
 // remoteEventBridge is the EventBridge stand-in of an AWS server.
