@@ -1071,7 +1071,7 @@ func race(t *testing.T, runs int, moving bool) {
 	for _, e := range evs {
 		d := e.detail
 		c := change{d.SessionID, aws.ToString(e.entry.DetailType), orNull(d.PreviousStatus), orNull(d.Status)}
-		if c.detailType == handler.ErrorChange {
+		if c.detailType == handler.DetailTypeError {
 			c.before, c.after = orNull(d.PreviousErrorMessage), orNull(d.ErrorMessage)
 		}
 		if idsOf[c] == nil {
@@ -1085,7 +1085,7 @@ func race(t *testing.T, runs int, moving bool) {
 		// message of an error (a state change also carries the error, but a
 		// new error is its own event).
 		ns := newState{id: d.SessionID, detailType: c.detailType, status: orNull(d.Status)}
-		if c.detailType == handler.ErrorChange {
+		if c.detailType == handler.DetailTypeError {
 			ns = newState{id: d.SessionID, detailType: c.detailType, errMsg: orNull(d.ErrorMessage)}
 		}
 		statesOf[d.EventID][ns] = true
@@ -1101,12 +1101,12 @@ func race(t *testing.T, runs int, moving bool) {
 	for seen := range obs.seen {
 		id, status, errMsg := seen[0], seen[1], seen[2]
 		if !slices.ContainsFunc(evs, func(e event) bool {
-			return e.detail.SessionID == id && aws.ToString(e.entry.DetailType) == handler.StateChange && orNull(e.detail.Status) == status
+			return e.detail.SessionID == id && aws.ToString(e.entry.DetailType) == handler.DetailTypeStateChange && orNull(e.detail.Status) == status
 		}) {
 			t.Errorf("%s was seen %s, but no event with that status was delivered", id, status)
 		}
 		if errMsg != "" && !slices.ContainsFunc(evs, func(e event) bool {
-			return e.detail.SessionID == id && aws.ToString(e.entry.DetailType) == handler.ErrorChange && orNull(e.detail.ErrorMessage) == errMsg
+			return e.detail.SessionID == id && aws.ToString(e.entry.DetailType) == handler.DetailTypeError && orNull(e.detail.ErrorMessage) == errMsg
 		}) {
 			t.Errorf("%s was seen with error %q, but no error event was delivered", id, errMsg)
 		}

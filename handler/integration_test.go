@@ -214,7 +214,7 @@ func TestDryRun(t *testing.T) {
 	tb := newTestbed(t, onMoto(), glueEmulator(), clockStep(time.Minute), env("SESSION_IDS", "s-1"))
 	tb.emu.Put(emuSession("s-1", "READY"))
 	res := tb.mustInvoke(t, `{"dryRun": true, "track": ["s-2"]}`)
-	if res.Events == nil || len(*res.Events) != 1 || (*res.Events)[0].DetailType != handler.StateChange {
+	if res.Events == nil || len(*res.Events) != 1 || (*res.Events)[0].DetailType != handler.DetailTypeStateChange {
 		t.Fatalf("dry run events: got %+v", res.Events)
 	}
 	var d map[string]any
@@ -271,7 +271,7 @@ func TestEntryFailure(t *testing.T) {
 	tb.emu.Put(s)
 	tb.emu.Put(emuSession("s-2", "READY"))
 	tb.bus.failEntries(func(_ int, e ebtypes.PutEventsRequestEntry) (string, string) {
-		if aws.ToString(e.DetailType) == handler.ErrorChange {
+		if aws.ToString(e.DetailType) == handler.DetailTypeError {
 			return "AccessDeniedException", "injected"
 		}
 		return "", ""
