@@ -139,3 +139,10 @@ func (f *fakeGlue) ListSessions(_ context.Context, in *glue.ListSessionsInput, _
 	}
 	return out, nil
 }
+
+// resetCalls forgets the calls recorded so far.
+func (f *fakeGlue) resetCalls() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gets, f.lists, f.origins = map[string]int{}, nil, nil
+}

@@ -2,8 +2,8 @@ package handler_test
 
 // Fault tests: every fault class of the "prove the guarantees under attack"
 // issue, each checking what reached EventBridge and what the table holds
-// afterwards. Where the wire matters the faults are real: moto behind a
-// fault-injecting proxy (whole PutEvents calls failing, DynamoDB throttled,
+// afterwards (testbeds: see setup_test.go). Where the wire matters the
+// faults are real: moto behind a fault-injecting proxy (whole PutEvents calls failing, DynamoDB throttled,
 // a bus or a table that does not exist, runs racing on moto's conditional
 // writes) and the Glue emulator speaking to the real *glue.Client (error
 // codes, malformed and truncated answers, a failing ListSessions page,
@@ -17,14 +17,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -32,344 +27,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 
 	"sessionwatch/handler"
-	"sessionwatch/internal/awstest"
 	"sessionwatch/internal/fakeaws"
 	"sessionwatch/internal/glueemu"
-	"sessionwatch/internal/wiring"
 	"sessionwatch/state"
 )
-
-// Credentials of every client the wire tests build: distinctive, so that the
-// secret scan can look for them in everything a run produced.
-const (
-	wireKeyID  = "AKIASESSIONWATCHFAULT"
-	wireSecret = "wJalrXUtnFEMI/K7MDENG/sessionwatchSECRETkey"
-)
-
-// fastBackoff replaces the SDK's backoff (up to 20 s) with a millisecond, so
-// that the SDK's retries (same retryable errors, same number of attempts)
-// keep a test fast.
-const fastBackoff = time.Millisecond
-
-// emuGlue is a Glue client for the emulator at url, configured as the
-// bootstrap configures it (wiring.GlueOptions: as many attempts, the same
-// retryable errors) but retrying after a millisecond, and without the
-// adaptive mode's client-side rate limiting, which would make a session
-// throttled for a whole run slow every other call of the test by seconds.
-func emuGlue(url string) *glue.Client {
-	cfg := aws.Config{Region: awstest.Region, Credentials: credentials.NewStaticCredentialsProvider(wireKeyID, wireSecret, "")}
-	return glue.NewFromConfig(cfg, wiring.GlueOptions, func(o *glue.Options) {
-		o.BaseEndpoint = aws.String(url)
-		attempts := max(o.Retryer.MaxAttempts(), o.RetryMaxAttempts)
-		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
-			so.MaxAttempts, so.MaxBackoff = attempts, fastBackoff
-		})
-	})
-}
-
-// newEmuRig is a rig whose Glue is the emulator, over the real Glue client
-// and wire protocol; DynamoDB and EventBridge stay the in-memory fakes.
-func newEmuRig(t *testing.T, env map[string]string) (*rig, *glueemu.Emulator) {
-	t.Helper()
-	r := newRig(t, env)
-	emu := glueemu.New()
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
-	logger := slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	r.h = handler.New(r.cfg, emuGlue(srv.URL), state.NewStore(r.db, rigTable), r.eb, logger)
-	r.h.Now = func() time.Time { return r.now }
-	return r, emu
-}
-
-// ready is an emulator session in status with only the fields a listing
-// needs.
-func ready(id, status string) glueemu.Session {
-	return glueemu.Session{ID: id, Status: status}
-}
-
-// wireFault is a failure the proxy answers instead of moto.
-type wireFault struct {
-	Op      string // "PutEvents", "PutItem", "BatchGetItem", "GetItem", "UpdateItem"
-	Status  int
-	Code    string
-	Message string
-	Times   int               // requests to fail; 0: until cleared
-	Match   func([]byte) bool // nil: every request of Op
-}
-
-// faultProxy sits between the SDK clients and moto, answers the requests a
-// fault matches with an AWS JSON error, and forwards the others.
-type faultProxy struct {
-	URL   string
-	proxy *httputil.ReverseProxy
-
-	mu     sync.Mutex
-	faults []*wireFault
-	calls  map[string]int
-}
-
-func newFaultProxy(t *testing.T, target string) *faultProxy {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &faultProxy{proxy: httputil.NewSingleHostReverseProxy(u), calls: map[string]int{}}
-	srv := httptest.NewServer(p)
-	t.Cleanup(srv.Close)
-	p.URL = srv.URL
-	return p
-}
-
-func (p *faultProxy) inject(f wireFault) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.faults = append(p.faults, &f)
-}
-
-func (p *faultProxy) clear() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.faults = nil
-}
-
-// count returns how many requests of op reached the proxy, faulted or not.
-func (p *faultProxy) count(op string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.calls[op]
-}
-
-func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	target := r.Header.Get("X-Amz-Target")
-	_, op, _ := strings.Cut(target, ".")
-	body, _ := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	p.mu.Lock()
-	p.calls[op]++
-	var hit *wireFault
-	for i, f := range p.faults {
-		if f.Op == op && (f.Match == nil || f.Match(body)) {
-			hit = f
-			if f.Times > 0 {
-				if f.Times--; f.Times == 0 {
-					p.faults = slices.Delete(p.faults, i, i+1)
-				}
-			}
-			break
-		}
-	}
-	p.mu.Unlock()
-	if hit == nil {
-		p.proxy.ServeHTTP(w, r)
-		return
-	}
-	contentType := "application/x-amz-json-1.1"
-	if strings.HasPrefix(target, "DynamoDB") {
-		contentType = "application/x-amz-json-1.0"
-	}
-	out, _ := json.Marshal(map[string]string{"__type": hit.Code, "message": hit.Message})
-	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("X-Amzn-RequestId", "fault-proxy")
-	w.WriteHeader(hit.Status)
-	w.Write(out)
-}
-
-// recordingBus records every entry sent to EventBridge and every entry it
-// accepted.
-type recordingBus struct {
-	inner handler.EventBridge
-
-	mu        sync.Mutex
-	attempted []ebtypes.PutEventsRequestEntry
-	accepted  []ebtypes.PutEventsRequestEntry
-}
-
-func (b *recordingBus) PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, opts ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error) {
-	b.mu.Lock()
-	b.attempted = append(b.attempted, in.Entries...)
-	b.mu.Unlock()
-	out, err := b.inner.PutEvents(ctx, in, opts...)
-	if err == nil && len(out.Entries) == len(in.Entries) {
-		b.mu.Lock()
-		for i, r := range out.Entries {
-			if aws.ToString(r.ErrorCode) == "" {
-				b.accepted = append(b.accepted, in.Entries[i])
-			}
-		}
-		b.mu.Unlock()
-	}
-	return out, err
-}
-
-// take returns the entries accepted since the last take, decoded.
-func (b *recordingBus) take(t *testing.T) []event {
-	t.Helper()
-	b.mu.Lock()
-	got := b.accepted
-	b.accepted = nil
-	b.mu.Unlock()
-	out := make([]event, len(got))
-	for i, en := range got {
-		out[i] = decodeEvent(t, en)
-	}
-	return out
-}
-
-// attempts returns every entry sent so far, decoded.
-func (b *recordingBus) attempts(t *testing.T) []event {
-	t.Helper()
-	b.mu.Lock()
-	got := slices.Clone(b.attempted)
-	b.mu.Unlock()
-	out := make([]event, len(got))
-	for i, en := range got {
-		out[i] = decodeEvent(t, en)
-	}
-	return out
-}
-
-// wireWorld is a world whose DynamoDB and EventBridge clients go through a
-// fault proxy in front of moto, whose bus records what it sent and what
-// EventBridge accepted, and whose runs log JSON to a buffer.
-type wireWorld struct {
-	*world
-	proxy  *faultProxy
-	rec    *recordingBus
-	direct *dynamodb.Client // to moto, bypassing the proxy
-	logs   *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent runs of a race.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// newWireWorld builds a wireWorld whose bus has one rule with pattern
-// (MatchAll when empty) delivering to an SQS queue. Moto delivers to SQS
-// slowly (about 90 ms an event): tests that publish many events pass a
-// pattern matching nothing and read the recording bus instead.
-func newWireWorld(t *testing.T, pattern string, configure ...func(*handler.Config)) *wireWorld {
-	t.Helper()
-	endpoint := awstest.Endpoint(t)
-	awsCfg := awstest.Config(t, endpoint)
-	calls := awstest.CountCalls(&awsCfg)
-	proxy := newFaultProxy(t, endpoint)
-	viaProxy := awsCfg.Copy()
-	viaProxy.BaseEndpoint = aws.String(proxy.URL)
-	viaProxy.Credentials = credentials.NewStaticCredentialsProvider(wireKeyID, wireSecret, "")
-	viaProxy.Retryer = func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxBackoff = fastBackoff })
-	}
-	emu := glueemu.New()
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
-	rec := &recordingBus{inner: eventbridge.NewFromConfig(viaProxy)}
-	w := &wireWorld{
-		world: &world{
-			emu:   emu,
-			table: awstest.NewTable(t, awsCfg),
-			bus:   awstest.NewBus(t, awsCfg, pattern),
-			calls: calls,
-			db:    dynamodb.NewFromConfig(viaProxy),
-			eb:    rec,
-			glue:  emuGlue(srv.URL),
-			now:   time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC),
-		},
-		proxy:  proxy,
-		rec:    rec,
-		direct: dynamodb.NewFromConfig(awsCfg),
-		logs:   &syncBuffer{},
-	}
-	w.cfg = handler.Config{Table: w.table, EventBus: w.bus.Name, Source: "sessionwatch.test", MaxConcurrency: 4, RetentionDays: 30}
-	for _, f := range configure {
-		f(&w.cfg)
-	}
-	return w
-}
-
-// noMatch is an event pattern no sessionwatch event matches.
-const noMatch = `{"source":["nothing.matches.this"]}`
-
-// handler builds a handler as the bootstrap does, logging JSON to w.logs.
-func (w *wireWorld) handler() *handler.Handler {
-	h := handler.New(w.cfg, w.glue, state.NewStore(w.db, w.cfg.Table), w.eb, slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	h.Now = func() time.Time { return w.now }
-	return h
-}
-
-// invoke runs one invocation as Lambda does and advances the clock a minute.
-func (w *wireWorld) invoke(t *testing.T, payload string) (handler.Result, error) {
-	t.Helper()
-	res, err := invoke(t, w.handler(), payload)
-	w.now = w.now.Add(time.Minute)
-	return res, err
-}
-
-func (w *wireWorld) mustInvoke(t *testing.T, payload string) handler.Result {
-	t.Helper()
-	res, err := w.invoke(t, payload)
-	if err != nil {
-		t.Fatalf("invoke %s: %v", payload, err)
-	}
-	return res
-}
-
-// snapshots reads every snapshot in the table straight from moto.
-func (w *wireWorld) snapshots(t *testing.T) map[string]*state.Snapshot {
-	t.Helper()
-	out := map[string]*state.Snapshot{}
-	for _, item := range scanTable(t, w.direct, w.table) {
-		var s state.Snapshot
-		if err := attributevalue.UnmarshalMap(item, &s); err != nil {
-			t.Fatalf("item %v: %v", item, err)
-		}
-		if s.SessionID != state.RegistryKey {
-			out[s.SessionID] = &s
-		}
-	}
-	return out
-}
-
-func scanTable(t *testing.T, db *dynamodb.Client, table string) []map[string]dbtypes.AttributeValue {
-	t.Helper()
-	var items []map[string]dbtypes.AttributeValue
-	p := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(t.Context())
-		if err != nil {
-			t.Fatalf("scan %s: %v", table, err)
-		}
-		items = append(items, page.Items...)
-	}
-	return items
-}
 
 // eventIDs returns the eventIds of events, in order.
 func eventIDs(evs []event) []string {
@@ -423,33 +90,33 @@ func TestFaultPutEventsCallFails(t *testing.T) {
 		{"throttled", http.StatusBadRequest, "ThrottlingException"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWireWorld(t, noMatch, func(c *handler.Config) { c.SessionIDs = []string{"s-1", "s-2"} })
-			w.emu.Put(sess("s-1", "READY"))
-			failed := sess("s-2", "FAILED")
+			tb := newTestbed(t, viaFaultProxy(), ruleMatching(noMatch), glueEmulator(), clockStep(time.Minute), env("SESSION_IDS", "s-1,s-2"))
+			tb.emu.Put(emuSession("s-1", "READY"))
+			failed := emuSession("s-2", "FAILED")
 			failed.ErrorMessage = "OutOfMemoryError"
-			w.emu.Put(failed)
-			w.proxy.inject(wireFault{Op: "PutEvents", Status: tc.status, Code: tc.code, Message: "injected " + tc.code})
+			tb.emu.Put(failed)
+			tb.proxy.inject(wireFault{Op: "PutEvents", Status: tc.status, Code: tc.code, Message: "injected " + tc.code})
 
-			_, err := w.invoke(t, "")
-			if err == nil || !strings.Contains(err.Error(), tc.code) || !strings.Contains(err.Error(), w.bus.Name) {
+			_, err := tb.invoke(t, "")
+			if err == nil || !strings.Contains(err.Error(), tc.code) || !strings.Contains(err.Error(), tb.cfg.EventBus) {
 				t.Fatalf("run with PutEvents failing: got %v, want an error naming %s and the bus", err, tc.code)
 			}
-			if got := w.proxy.count("PutEvents"); got != 3 {
+			if got := tb.proxy.count("PutEvents"); got != 3 {
 				t.Errorf("PutEvents attempts: got %d, want 3 (the SDK retries a %s)", got, tc.code)
 			}
-			if got := w.rec.take(t); len(got) != 0 {
+			if got := tb.events(t); len(got) != 0 {
 				t.Fatalf("accepted during the outage: %v", got)
 			}
-			attempted := eventIDs(w.rec.attempts(t))
-			snaps := w.snapshots(t)
+			attempted := eventIDs(tb.attempts(t))
+			snaps := tb.snapshots(t)
 			kept := append(pendingIDs(snaps["s-1"]), pendingIDs(snaps["s-2"])...)
 			if len(attempted) != 3 || !sameSet(kept, attempted[:3]) {
 				t.Fatalf("kept in the table: %q, want the 3 attempted events %q", kept, attempted)
 			}
 
-			w.proxy.clear()
-			res := w.mustInvoke(t, "")
-			evs := w.rec.take(t)
+			tb.proxy.clear()
+			res := tb.mustInvoke(t, "")
+			evs := tb.events(t)
 			wantEvents(t, evs, "s-1#1 Glue Session State Change null->READY", "s-2#1 Glue Session State Change null->FAILED",
 				"s-2#2 Glue Session Error null->FAILED")
 			if !sameSet(eventIDs(evs), attempted[:3]) {
@@ -458,14 +125,14 @@ func TestFaultPutEventsCallFails(t *testing.T) {
 			if res.Published != 3 || res.Pending != 0 {
 				t.Errorf("recovery run: got %+v, want 3 published, 0 pending", res)
 			}
-			for id, s := range w.snapshots(t) {
+			for id, s := range tb.snapshots(t) {
 				if len(s.Pending) != 0 {
 					t.Errorf("%s: %d events still pending after the recovery", id, len(s.Pending))
 				}
 			}
-			w.calls.Reset()
-			if res := w.mustInvoke(t, ""); res.Published != 0 || w.writes() != 0 || w.calls.Count("EventBridge.PutEvents") != 0 {
-				t.Errorf("run after the recovery: %+v with calls %v, want nothing to do", res, w.calls.Counts())
+			tb.reset()
+			if res := tb.mustInvoke(t, ""); res.Published != 0 || tb.writes() != 0 || tb.ebCalls() != 0 {
+				t.Errorf("run after the recovery: %+v with DynamoDB calls %v and %d PutEvents, want nothing to do", res, tb.dbCalls(), tb.ebCalls())
 			}
 		})
 	}
@@ -477,10 +144,10 @@ func TestFaultPutEventsCallFails(t *testing.T) {
 // EventBridge is back one run delivers them all once, in sequence order,
 // with the same eventIds.
 func TestFaultPutEventsOutageSeveralRuns(t *testing.T) {
-	w := newWireWorld(t, noMatch, func(c *handler.Config) { c.SessionIDs = []string{"s-1", "s-2"} })
-	w.emu.Put(sess("s-1", "READY"))
-	w.emu.Put(sess("s-2", "PROVISIONING"))
-	w.proxy.inject(wireFault{Op: "PutEvents", Status: http.StatusInternalServerError, Code: "InternalException", Message: "down"})
+	tb := newTestbed(t, viaFaultProxy(), ruleMatching(noMatch), glueEmulator(), clockStep(time.Minute), env("SESSION_IDS", "s-1,s-2"))
+	tb.emu.Put(emuSession("s-1", "READY"))
+	tb.emu.Put(emuSession("s-2", "PROVISIONING"))
+	tb.proxy.inject(wireFault{Op: "PutEvents", Status: http.StatusInternalServerError, Code: "InternalException", Message: "down"})
 
 	kept := map[string]state.Event{} // eventId -> as first kept
 	steps := []struct {
@@ -489,19 +156,19 @@ func TestFaultPutEventsOutageSeveralRuns(t *testing.T) {
 	}{
 		{func() {}, map[string]int{"s-1": 1, "s-2": 1}},
 		{func() {
-			w.emu.Update("s-1", func(s *glueemu.Session) { s.Status, s.ErrorMessage = "STOPPING", "boom" })
+			tb.emu.Update("s-1", func(s *glueemu.Session) { s.Status, s.ErrorMessage = "STOPPING", "boom" })
 		}, map[string]int{"s-1": 3, "s-2": 1}},
 		{func() {
-			w.emu.Update("s-1", func(s *glueemu.Session) { s.Status = "STOPPED" })
-			w.emu.Update("s-2", func(s *glueemu.Session) { s.Status = "READY" })
+			tb.emu.Update("s-1", func(s *glueemu.Session) { s.Status = "STOPPED" })
+			tb.emu.Update("s-2", func(s *glueemu.Session) { s.Status = "READY" })
 		}, map[string]int{"s-1": 4, "s-2": 2}},
 	}
 	for i, step := range steps {
 		step.move()
-		if _, err := w.invoke(t, ""); err == nil {
+		if _, err := tb.invoke(t, ""); err == nil {
 			t.Fatalf("run %d with EventBridge down: got no error", i+1)
 		}
-		snaps := w.snapshots(t)
+		snaps := tb.snapshots(t)
 		for id, want := range step.wantPending {
 			ids := pendingIDs(snaps[id])
 			if len(ids) != want || hasDuplicates(ids) {
@@ -519,13 +186,13 @@ func TestFaultPutEventsOutageSeveralRuns(t *testing.T) {
 			}
 		}
 	}
-	if got := w.rec.take(t); len(got) != 0 {
+	if got := tb.events(t); len(got) != 0 {
 		t.Fatalf("accepted during the outage: %v", got)
 	}
 
-	w.proxy.clear()
-	res := w.mustInvoke(t, "")
-	evs := w.rec.take(t)
+	tb.proxy.clear()
+	res := tb.mustInvoke(t, "")
+	evs := tb.events(t)
 	wantEvents(t, evs,
 		"s-1#1 Glue Session State Change null->READY",
 		"s-1#2 Glue Session State Change READY->STOPPING",
@@ -546,9 +213,9 @@ func TestFaultPutEventsOutageSeveralRuns(t *testing.T) {
 			t.Errorf("%s: delivered detail or time differs from the one kept", e)
 		}
 	}
-	w.calls.Reset()
-	if res := w.mustInvoke(t, ""); res.Published != 0 || w.writes() != 0 || w.calls.Count("EventBridge.PutEvents") != 0 {
-		t.Errorf("run after the recovery: %+v with calls %v, want nothing to do", res, w.calls.Counts())
+	tb.reset()
+	if res := tb.mustInvoke(t, ""); res.Published != 0 || tb.writes() != 0 || tb.ebCalls() != 0 {
+		t.Errorf("run after the recovery: %+v with DynamoDB calls %v and %d PutEvents, want nothing to do", res, tb.dbCalls(), tb.ebCalls())
 	}
 }
 
@@ -567,13 +234,13 @@ func TestFaultPutEventsEntryCodes(t *testing.T) {
 		{"MalformedDetail", false},
 	} {
 		t.Run(tc.code, func(t *testing.T) {
-			r := newRig(t, map[string]string{"SESSION_IDS": "s-1,s-2,s-3"})
+			tb := newTestbed(t, env("SESSION_IDS", "s-1,s-2,s-3"))
 			for _, id := range []string{"s-1", "s-2", "s-3"} {
-				r.glue.put(fullSession(id, "READY"), nil)
+				tb.glue.put(fullSession(id, "READY"), nil)
 			}
 			var mu sync.Mutex
 			var tried []string // details of s-2 sent
-			r.eb.EntryFail = func(_ int, e ebtypes.PutEventsRequestEntry) (string, string) {
+			tb.bus.failEntries(func(_ int, e ebtypes.PutEventsRequestEntry) (string, string) {
 				if !strings.Contains(aws.ToString(e.Detail), `"sessionId":"s-2"`) {
 					return "", ""
 				}
@@ -581,8 +248,8 @@ func TestFaultPutEventsEntryCodes(t *testing.T) {
 				defer mu.Unlock()
 				tried = append(tried, aws.ToString(e.Detail))
 				return tc.code, "injected " + tc.code
-			}
-			res, err := r.h.Poll(lambdaCtx(), handler.Request{})
+			})
+			res, err := tb.h.Poll(lambdaCtx(), handler.Request{})
 			if err != nil {
 				t.Fatalf("run: got %v, want success (2 of 3 published)", err)
 			}
@@ -596,47 +263,47 @@ func TestFaultPutEventsEntryCodes(t *testing.T) {
 			if len(tried) != wantTries {
 				t.Errorf("s-2's entry sent %d times, want %d", len(tried), wantTries)
 			}
-			kept := r.snapshot(t, "s-2").Pending
+			kept := tb.snapshot(t, "s-2").Pending
 			if len(kept) != 1 || kept[0].Detail != tried[0] {
 				t.Fatalf("s-2 kept %+v, want its one event as sent", kept)
 			}
-			wantEvents(t, r.events(t), "s-1#1 Glue Session State Change null->READY", "s-3#1 Glue Session State Change null->READY")
+			wantEvents(t, tb.events(t), "s-1#1 Glue Session State Change null->READY", "s-3#1 Glue Session State Change null->READY")
 
-			r.eb.EntryFail = nil
-			r.reset()
-			r.advance(time.Minute)
-			res = r.poll(t, lambdaCtx(), handler.Request{})
-			evs := r.events(t)
+			tb.bus.failEntries(nil)
+			tb.reset()
+			tb.advance(time.Minute)
+			res = tb.poll(t, lambdaCtx(), handler.Request{})
+			evs := tb.events(t)
 			wantEvents(t, evs, "s-2#1 Glue Session State Change null->READY")
 			if len(evs) == 1 && (aws.ToString(evs[0].entry.Detail) != tried[0] || evs[0].detail.EventID != kept[0].EventID) {
 				t.Errorf("delivered %s, want the detail first sent, eventId %s", aws.ToString(evs[0].entry.Detail), kept[0].EventID)
 			}
-			if res.Published != 1 || res.Pending != 0 || len(r.snapshot(t, "s-2").Pending) != 0 {
-				t.Errorf("next run: got %+v, pending %d, want 1 published, none pending", res, len(r.snapshot(t, "s-2").Pending))
+			if res.Published != 1 || res.Pending != 0 || len(tb.snapshot(t, "s-2").Pending) != 0 {
+				t.Errorf("next run: got %+v, pending %d, want 1 published, none pending", res, len(tb.snapshot(t, "s-2").Pending))
 			}
 		})
 	}
 
 	t.Run("every entry refused", func(t *testing.T) {
-		r := newRig(t, map[string]string{"SESSION_IDS": "s-1,s-2"})
-		r.glue.put(bare("s-1", "READY"), nil)
-		r.glue.put(bare("s-2", "READY"), nil)
-		r.eb.EntryFail = func(int, ebtypes.PutEventsRequestEntry) (string, string) {
+		tb := newTestbed(t, env("SESSION_IDS", "s-1,s-2"))
+		tb.glue.put(bare("s-1", "READY"), nil)
+		tb.glue.put(bare("s-2", "READY"), nil)
+		tb.bus.failEntries(func(int, ebtypes.PutEventsRequestEntry) (string, string) {
 			return "AccessDeniedException", "not authorized"
-		}
-		_, err := r.h.Poll(context.Background(), handler.Request{})
+		})
+		_, err := tb.h.Poll(context.Background(), handler.Request{})
 		if err == nil || !strings.Contains(err.Error(), "AccessDeniedException") {
 			t.Fatalf("got %v, want the run to fail with the entries' error", err)
 		}
 		for _, id := range []string{"s-1", "s-2"} {
-			if s := r.snapshot(t, id); s == nil || len(s.Pending) != 1 {
+			if s := tb.snapshot(t, id); s == nil || len(s.Pending) != 1 {
 				t.Errorf("%s: got %+v, want its event kept", id, s)
 			}
 		}
-		r.eb.EntryFail = nil
-		r.advance(time.Minute)
-		r.poll(t, context.Background(), handler.Request{})
-		wantEvents(t, r.events(t), "s-1#1 Glue Session State Change null->READY", "s-2#1 Glue Session State Change null->READY")
+		tb.bus.failEntries(nil)
+		tb.advance(time.Minute)
+		tb.poll(t, context.Background(), handler.Request{})
+		wantEvents(t, tb.events(t), "s-1#1 Glue Session State Change null->READY", "s-2#1 Glue Session State Change null->READY")
 	})
 }
 
@@ -645,25 +312,25 @@ func TestFaultPutEventsEntryCodes(t *testing.T) {
 // bus, keeps the events, and once the bus exists they reach a rule's target
 // with the eventIds first attempted.
 func TestFaultPutEventsBusMissing(t *testing.T) {
-	w := newWireWorld(t, "", func(c *handler.Config) { c.SessionIDs = []string{"s-1"} })
-	bus := w.cfg.EventBus
-	w.cfg.EventBus = "sessionwatch-no-such-bus"
-	w.emu.Put(sess("s-1", "READY"))
-	_, err := w.invoke(t, "")
+	tb := newTestbed(t, onMoto(), glueEmulator(), clockStep(time.Minute), env("SESSION_IDS", "s-1"))
+	bus := tb.cfg.EventBus
+	tb.reconfigure(func(c *handler.Config) { c.EventBus = "sessionwatch-no-such-bus" })
+	tb.emu.Put(emuSession("s-1", "READY"))
+	_, err := tb.invoke(t, "")
 	if err == nil || !strings.Contains(err.Error(), "sessionwatch-no-such-bus") {
 		t.Fatalf("got %v, want an error naming the missing bus", err)
 	}
-	attempted := eventIDs(w.rec.attempts(t))
-	if got := pendingIDs(w.snapshots(t)["s-1"]); len(attempted) == 0 || !sameSet(got, attempted[:1]) {
+	attempted := eventIDs(tb.attempts(t))
+	if got := pendingIDs(tb.snapshots(t)["s-1"]); len(attempted) == 0 || !sameSet(got, attempted[:1]) {
 		t.Fatalf("kept %q, want the attempted event %q", got, attempted)
 	}
 
-	w.cfg.EventBus = bus
-	res := w.mustInvoke(t, "")
-	got := w.received(t)
-	assertEvents(t, got, "s-1#1 Glue Session State Change null->READY")
-	if len(got) == 1 && got[0].Detail.EventID != attempted[0] {
-		t.Errorf("eventId: got %s, want %s", got[0].Detail.EventID, attempted[0])
+	tb.reconfigure(func(c *handler.Config) { c.EventBus = bus })
+	res := tb.mustInvoke(t, "")
+	got := tb.received(t)
+	wantEvents(t, got, "s-1#1 Glue Session State Change null->READY")
+	if len(got) == 1 && got[0].detail.EventID != attempted[0] {
+		t.Errorf("eventId: got %s, want %s", got[0].detail.EventID, attempted[0])
 	}
 	if res.Published != 1 || res.Pending != 0 {
 		t.Errorf("result: got %+v, want 1 published, 0 pending", res)
@@ -700,26 +367,26 @@ func TestFaultGlueErrors(t *testing.T) {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	r, emu := newEmuRig(t, map[string]string{"SESSION_IDS": strings.Join(ids, ",")})
+	tb := newTestbed(t, glueEmulator(), env("SESSION_IDS", strings.Join(ids, ",")))
 	for _, id := range ids {
-		emu.Put(ready(id, "READY"))
+		tb.emu.Put(emuBare(id, "READY"))
 	}
-	if res := r.poll(t, context.Background(), handler.Request{}); res.Published != len(ids) {
+	if res := tb.poll(t, context.Background(), handler.Request{}); res.Published != len(ids) {
 		t.Fatalf("first run: got %+v, want %d published", res, len(ids))
 	}
 	for _, id := range ids {
-		emu.Update(id, func(s *glueemu.Session) { s.Status = "STOPPING" })
+		tb.emu.Update(id, func(s *glueemu.Session) { s.Status = "STOPPING" })
 	}
 	for _, f := range faults {
-		emu.Inject(f)
+		tb.emu.Inject(f)
 	}
-	r.reset()
-	r.advance(time.Minute)
-	res, err := r.h.Poll(context.Background(), handler.Request{})
+	tb.reset()
+	tb.advance(time.Minute)
+	res, err := tb.h.Poll(context.Background(), handler.Request{})
 	if err != nil {
 		t.Fatalf("run with failing sessions: got %v, want success", err)
 	}
-	wantEvents(t, r.events(t), "s-brief#2 Glue Session State Change READY->STOPPING", "s-ok#2 Glue Session State Change READY->STOPPING")
+	wantEvents(t, tb.events(t), "s-brief#2 Glue Session State Change READY->STOPPING", "s-ok#2 Glue Session State Change READY->STOPPING")
 	if res.Polled != 2 {
 		t.Errorf("polled: got %d, want 2", res.Polled)
 	}
@@ -738,24 +405,24 @@ func TestFaultGlueErrors(t *testing.T) {
 		case !strings.Contains(msg, want):
 			t.Errorf("%s: error %q, want it to name %q", id, msg, want)
 		}
-		if s := r.snapshot(t, id); s == nil || s.Status != "READY" || s.Version != 1 || len(s.Pending) != 0 {
+		if s := tb.snapshot(t, id); s == nil || s.Status != "READY" || s.Version != 1 || len(s.Pending) != 0 {
 			t.Errorf("%s: snapshot %+v, want the first run's, untouched", id, s)
 		}
-		if !strings.Contains(r.logs.String(), fmt.Sprintf(`"sessionId":%q`, id)) {
+		if !strings.Contains(tb.logs.String(), fmt.Sprintf(`"sessionId":%q`, id)) {
 			t.Errorf("%s: no log line", id)
 		}
 	}
 
-	emu.ClearFaults()
-	r.reset()
-	r.advance(time.Minute)
-	res = r.poll(t, context.Background(), handler.Request{})
+	tb.emu.ClearFaults()
+	tb.reset()
+	tb.advance(time.Minute)
+	res = tb.poll(t, context.Background(), handler.Request{})
 	var want []string
 	for _, id := range slices.Sorted(maps.Keys(wantErr)) {
 		want = append(want, id+"#2 Glue Session State Change READY->STOPPING")
 	}
 	var gotEvents []string
-	for _, e := range r.events(t) {
+	for _, e := range tb.events(t) {
 		gotEvents = append(gotEvents, e.String())
 	}
 	slices.Sort(gotEvents)
@@ -778,15 +445,15 @@ func TestFaultListSessionsFails(t *testing.T) {
 		{"truncated answer", glueemu.Fault{Operation: "ListSessions", Page: 3, Raw: `{"Ids": ["d-4"], "Sessions": [{"Id": "d-4", "Sta`}, "page 3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, emu := newEmuRig(t, map[string]string{"DISCOVER": "true", "SESSION_IDS": "x-1"})
-			emu.SetPageSize(2)
+			tb := newTestbed(t, glueEmulator(), env("DISCOVER", "true"), env("SESSION_IDS", "x-1"))
+			tb.emu.SetPageSize(2)
 			ids := manyIDs(10, "d-")
 			for _, id := range ids {
-				emu.Put(ready(id, "READY"))
+				tb.emu.Put(emuBare(id, "READY"))
 			}
-			emu.Put(ready("x-1", "READY"))
-			emu.Inject(tc.fault)
-			res, err := r.h.Poll(context.Background(), handler.Request{})
+			tb.emu.Put(emuBare("x-1", "READY"))
+			tb.emu.Inject(tc.fault)
+			res, err := tb.h.Poll(context.Background(), handler.Request{})
 			if err != nil {
 				t.Fatalf("got %v, want success", err)
 			}
@@ -794,11 +461,11 @@ func TestFaultListSessionsFails(t *testing.T) {
 				!strings.Contains(res.Errors[0].Error, "page 3") || !strings.Contains(res.Errors[0].Error, tc.want) {
 				t.Errorf("errors: got %+v, want one discovery error naming page 3 and %s", res.Errors, tc.want)
 			}
-			wantEvents(t, r.events(t), "x-1#1 Glue Session State Change null->READY",
+			wantEvents(t, tb.events(t), "x-1#1 Glue Session State Change null->READY",
 				"d-0#1 Glue Session State Change null->READY", "d-1#1 Glue Session State Change null->READY",
 				"d-2#1 Glue Session State Change null->READY", "d-3#1 Glue Session State Change null->READY")
 			for _, id := range ids[4:] {
-				if r.snapshot(t, id) != nil {
+				if tb.snapshot(t, id) != nil {
 					t.Errorf("%s: has a snapshot, but it was never listed", id)
 				}
 			}
@@ -806,15 +473,15 @@ func TestFaultListSessionsFails(t *testing.T) {
 				t.Errorf("notFound: got %q, want none", res.NotFound)
 			}
 
-			emu.ClearFaults()
-			r.reset()
-			r.advance(time.Minute)
-			res = r.poll(t, context.Background(), handler.Request{})
+			tb.emu.ClearFaults()
+			tb.reset()
+			tb.advance(time.Minute)
+			res = tb.poll(t, context.Background(), handler.Request{})
 			var want []string
 			for _, id := range ids[4:] {
 				want = append(want, id+"#1 Glue Session State Change null->READY")
 			}
-			wantEvents(t, r.events(t), want...)
+			wantEvents(t, tb.events(t), want...)
 			if len(res.Errors) != 0 || res.Published != 6 {
 				t.Errorf("next run: got %+v, want the 6 other sessions published", res)
 			}
@@ -836,103 +503,103 @@ func TestFaultDynamoDBThrottled(t *testing.T) {
 		return wireFault{Op: op, Status: http.StatusBadRequest, Code: "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
 			Message: "The level of configured provisioned throughput for the table was exceeded", Times: times, Match: match}
 	}
-	setup := func(t *testing.T) *wireWorld {
-		w := newWireWorld(t, noMatch, func(c *handler.Config) { c.SessionIDs = []string{"s-1", "s-2", "s-3"} })
+	setup := func(t *testing.T) *testbed {
+		tb := newTestbed(t, viaFaultProxy(), ruleMatching(noMatch), glueEmulator(), clockStep(time.Minute), env("SESSION_IDS", "s-1,s-2,s-3"))
 		for _, id := range []string{"s-1", "s-2", "s-3"} {
-			w.emu.Put(sess(id, "READY"))
+			tb.emu.Put(emuSession(id, "READY"))
 		}
-		w.mustInvoke(t, "")
-		w.rec.take(t)
+		tb.mustInvoke(t, "")
+		tb.reset()
 		for _, id := range []string{"s-1", "s-2", "s-3"} {
-			w.emu.Update(id, func(s *glueemu.Session) { s.Status = "STOPPING" })
+			tb.emu.Update(id, func(s *glueemu.Session) { s.Status = "STOPPING" })
 		}
-		return w
+		return tb
 	}
 
 	t.Run("reads throttled for the run", func(t *testing.T) {
-		w := setup(t)
-		w.proxy.inject(throttle("BatchGetItem", 0, nil))
-		w.calls.Reset()
-		_, err := w.invoke(t, "")
-		if err == nil || !strings.Contains(err.Error(), "ProvisionedThroughputExceeded") || !strings.Contains(err.Error(), w.table) {
+		tb := setup(t)
+		tb.proxy.inject(throttle("BatchGetItem", 0, nil))
+		_, err := tb.invoke(t, "")
+		if err == nil || !strings.Contains(err.Error(), "ProvisionedThroughputExceeded") || !strings.Contains(err.Error(), tb.cfg.Table) {
 			t.Fatalf("got %v, want the run to fail naming the table and the throttling", err)
 		}
-		if got := w.proxy.count("BatchGetItem"); got < 3 {
+		if got := tb.proxy.count("BatchGetItem"); got < 3 {
 			t.Errorf("BatchGetItem attempts: got %d, want the SDK's retries", got)
 		}
-		if w.calls.Count("EventBridge.PutEvents") != 0 || w.writes() != 0 {
-			t.Errorf("calls: got %v, want no PutEvents and no write", w.calls.Counts())
+		if tb.ebCalls() != 0 || tb.writes() != 0 {
+			t.Errorf("calls: got DynamoDB %v and %d PutEvents, want no PutEvents and no write", tb.dbCalls(), tb.ebCalls())
 		}
-		w.proxy.clear()
-		w.mustInvoke(t, "")
-		if got := len(w.rec.take(t)); got != 3 {
+		tb.proxy.clear()
+		tb.mustInvoke(t, "")
+		if got := len(tb.events(t)); got != 3 {
 			t.Errorf("next run: got %d events, want 3", got)
 		}
 	})
 
 	t.Run("one session's write throttled", func(t *testing.T) {
-		w := setup(t)
-		w.proxy.inject(throttle("PutItem", 0, func(body []byte) bool { return bytes.Contains(body, []byte(`"s-2"`)) }))
-		res := w.mustInvoke(t, "")
-		first := w.rec.take(t)
+		tb := setup(t)
+		tb.proxy.inject(throttle("PutItem", 0, func(body []byte) bool { return bytes.Contains(body, []byte(`"s-2"`)) }))
+		res := tb.mustInvoke(t, "")
+		first := tb.events(t)
 		if len(first) != 3 || res.Published != 3 {
 			t.Fatalf("run: %d events, %+v; want all 3 published (publishing comes before saving)", len(first), res)
 		}
 		if len(res.Errors) != 1 || res.Errors[0].SessionID != "s-2" || !strings.Contains(res.Errors[0].Error, "ProvisionedThroughputExceeded") {
 			t.Errorf("errors: got %+v, want s-2's throttled write", res.Errors)
 		}
-		snaps := w.snapshots(t)
+		snaps := tb.snapshots(t)
 		if snaps["s-1"].Status != "STOPPING" || snaps["s-3"].Status != "STOPPING" || snaps["s-2"].Status != "READY" {
 			t.Errorf("statuses: s-1 %s, s-2 %s, s-3 %s; want s-2 alone left at READY", snaps["s-1"].Status, snaps["s-2"].Status, snaps["s-3"].Status)
 		}
-		w.proxy.clear()
-		w.mustInvoke(t, "")
-		again := w.rec.take(t)
+		tb.proxy.clear()
+		tb.reset()
+		tb.mustInvoke(t, "")
+		again := tb.events(t)
 		wantEvents(t, again, "s-2#2 Glue Session State Change READY->STOPPING")
 		for _, e := range first {
 			if len(again) == 1 && e.detail.SessionID == "s-2" && e.detail.EventID != again[0].detail.EventID {
 				t.Errorf("re-delivery: eventId %s, want the original %s", again[0].detail.EventID, e.detail.EventID)
 			}
 		}
-		if s := w.snapshots(t)["s-2"]; s.Status != "STOPPING" || s.Sequence != 2 {
+		if s := tb.snapshots(t)["s-2"]; s.Status != "STOPPING" || s.Sequence != 2 {
 			t.Errorf("s-2 after the re-delivery: %+v", s)
 		}
 	})
 
 	t.Run("every write throttled", func(t *testing.T) {
-		w := setup(t)
-		w.proxy.inject(throttle("PutItem", 0, nil))
-		_, err := w.invoke(t, "")
+		tb := setup(t)
+		tb.proxy.inject(throttle("PutItem", 0, nil))
+		_, err := tb.invoke(t, "")
 		if err == nil || !strings.Contains(err.Error(), "save") {
 			t.Fatalf("got %v, want the run to fail (no snapshot saved)", err)
 		}
-		first := eventIDs(w.rec.take(t))
-		w.proxy.clear()
-		w.mustInvoke(t, "")
-		if again := eventIDs(w.rec.take(t)); len(first) != 3 || !sameSet(again, first) {
+		first := eventIDs(tb.events(t))
+		tb.proxy.clear()
+		tb.reset()
+		tb.mustInvoke(t, "")
+		if again := eventIDs(tb.events(t)); len(first) != 3 || !sameSet(again, first) {
 			t.Errorf("re-delivered %q, want the same eventIds %q", again, first)
 		}
 	})
 
 	t.Run("throttled briefly", func(t *testing.T) {
-		w := setup(t)
-		w.proxy.inject(throttle("BatchGetItem", 1, nil))
-		w.proxy.inject(throttle("PutItem", 2, nil))
-		res := w.mustInvoke(t, "")
+		tb := setup(t)
+		tb.proxy.inject(throttle("BatchGetItem", 1, nil))
+		tb.proxy.inject(throttle("PutItem", 2, nil))
+		res := tb.mustInvoke(t, "")
 		if len(res.Errors) != 0 || res.Published != 3 || res.Changed != 3 {
 			t.Errorf("got %+v, want the SDK's retries to absorb the throttling", res)
 		}
 	})
 
 	t.Run("registry write throttled", func(t *testing.T) {
-		w := setup(t)
-		w.proxy.inject(throttle("UpdateItem", 0, nil))
-		w.calls.Reset()
-		if _, err := w.invoke(t, `{"track": ["s-9"]}`); err == nil || !strings.Contains(err.Error(), "registry") {
+		tb := setup(t)
+		tb.proxy.inject(throttle("UpdateItem", 0, nil))
+		if _, err := tb.invoke(t, `{"track": ["s-9"]}`); err == nil || !strings.Contains(err.Error(), "registry") {
 			t.Fatalf("got %v, want the run to fail on the registry", err)
 		}
-		if w.calls.Count("EventBridge.PutEvents") != 0 || w.calls.Count("DynamoDB.PutItem") != 0 {
-			t.Errorf("calls: got %v, want nothing published or saved", w.calls.Counts())
+		if tb.ebCalls() != 0 || tb.dbCalls()["PutItem"] != 0 {
+			t.Errorf("calls: got DynamoDB %v and %d PutEvents, want nothing published or saved", tb.dbCalls(), tb.ebCalls())
 		}
 	})
 }
@@ -951,25 +618,23 @@ func TestFaultDynamoDBConflict(t *testing.T) {
 		{"the loser could not publish", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
-			r.glue.put(bare("s-1", "READY"), nil)
-			r.poll(t, context.Background(), handler.Request{})
-			r.glue.update("s-1", func(s *gluetypes.Session) { s.Status = "STOPPING" })
-			r.advance(time.Minute)
-			r.reset()
+			tb := newTestbed(t, env("SESSION_IDS", "s-1"))
+			tb.glue.put(bare("s-1", "READY"), nil)
+			tb.poll(t, context.Background(), handler.Request{})
+			tb.glue.update("s-1", func(s *gluetypes.Session) { s.Status = "STOPPING" })
+			tb.advance(time.Minute)
+			tb.reset()
 
-			winner := handler.New(r.cfg, r.glue, state.NewStore(r.db, rigTable), r.eb, nil)
-			winner.Now = r.h.Now
-			loserEB := handler.EventBridge(r.eb)
+			winner := tb.newHandler(nil, nil)
+			var loserEB handler.EventBridge // tb.bus
 			if tc.loserBus {
-				down := fakeaws.NewEventBridge()
-				down.Fail = func([]ebtypes.PutEventsRequestEntry) error { return errors.New("EventBridge down for the loser") }
+				down := newBusRecorder(fakeaws.NewEventBridge())
+				down.failWith(errors.New("EventBridge down for the loser"))
 				loserEB = down
 			}
-			loser := handler.New(r.cfg, r.glue, state.NewStore(r.db, rigTable), loserEB, nil)
-			loser.Now = r.h.Now
+			loser := tb.newHandler(nil, loserEB)
 			var raced atomic.Bool
-			r.db.Fail = func(op string, _ any) error {
+			tb.db.Fail = func(op string, _ any) error {
 				if op == "PutItem" && raced.CompareAndSwap(false, true) {
 					// The loser is about to write: the winner runs whole first.
 					if _, err := winner.Poll(context.Background(), handler.Request{}); err != nil {
@@ -979,7 +644,7 @@ func TestFaultDynamoDBConflict(t *testing.T) {
 				return nil
 			}
 			res, err := loser.Poll(context.Background(), handler.Request{})
-			r.db.Fail = nil
+			tb.db.Fail = nil
 			if tc.loserBus {
 				if err == nil {
 					t.Errorf("loser: got success, want an error (it published nothing)")
@@ -987,7 +652,7 @@ func TestFaultDynamoDBConflict(t *testing.T) {
 			} else if err != nil || res.Conflicts != 1 {
 				t.Fatalf("loser: got %+v, %v, want one conflict", res, err)
 			}
-			snap := r.snapshot(t, "s-1")
+			snap := tb.snapshot(t, "s-1")
 			wantVersion := int64(2) // the winner's write
 			if tc.loserBus {
 				wantVersion = 3 // and the loser's events kept in it
@@ -998,7 +663,7 @@ func TestFaultDynamoDBConflict(t *testing.T) {
 			if snap.Status != "STOPPING" || snap.Sequence != 2 {
 				t.Errorf("snapshot: got %+v, want the winner's STOPPING at sequence 2", snap)
 			}
-			evs := r.events(t)
+			evs := tb.events(t)
 			if tc.loserBus {
 				wantEvents(t, evs, "s-1#2 Glue Session State Change READY->STOPPING")
 				if len(snap.Pending) != 1 || len(evs) != 1 || snap.Pending[0].EventID != evs[0].detail.EventID {
@@ -1014,10 +679,10 @@ func TestFaultDynamoDBConflict(t *testing.T) {
 				}
 			}
 			want := evs[0].detail.EventID
-			r.reset()
-			r.advance(time.Minute)
-			r.poll(t, context.Background(), handler.Request{})
-			later := r.events(t)
+			tb.reset()
+			tb.advance(time.Minute)
+			tb.poll(t, context.Background(), handler.Request{})
+			later := tb.events(t)
 			if tc.loserBus {
 				if len(later) != 1 || later[0].detail.EventID != want {
 					t.Errorf("later run: got %v, want the kept event re-delivered with eventId %s", later, want)
@@ -1036,46 +701,43 @@ func TestFaultDynamoDBConflict(t *testing.T) {
 // retrying until the invocation's deadline.
 func TestFaultDynamoDBUnprocessedKeys(t *testing.T) {
 	ids := manyIDs(150, "s-")
-	setup := func(t *testing.T) (*rig, *state.Store) {
-		r := newRig(t, map[string]string{"SESSION_IDS": strings.Join(ids, ",")})
-		st := state.NewStore(r.db, rigTable)
-		st.Backoff = time.Millisecond
-		r.h = handler.New(r.cfg, r.glue, st, r.eb, nil)
-		r.h.Now = func() time.Time { return r.now }
+	setup := func(t *testing.T) *testbed {
+		tb := newTestbed(t, env("SESSION_IDS", strings.Join(ids, ",")))
+		tb.store.Backoff = time.Millisecond
 		for _, id := range ids {
-			r.glue.put(bare(id, "READY"), nil)
+			tb.glue.put(bare(id, "READY"), nil)
 		}
-		r.poll(t, context.Background(), handler.Request{})
-		r.reset()
-		r.advance(time.Minute)
-		return r, st
+		tb.poll(t, context.Background(), handler.Request{})
+		tb.reset()
+		tb.advance(time.Minute)
+		return tb
 	}
 
 	t.Run("for a while", func(t *testing.T) {
-		r, _ := setup(t)
+		tb := setup(t)
 		var calls atomic.Int32
-		r.db.Unprocessed = func(n int) int {
+		tb.db.Unprocessed = func(n int) int {
 			if calls.Add(1) > 8 {
 				return 0
 			}
 			return n / 2
 		}
-		res := r.poll(t, context.Background(), handler.Request{})
-		if res.Published != 0 || res.Changed != 0 || r.writes() != 0 || r.eb.Calls() != 0 {
-			t.Errorf("got %+v, %d writes, %d PutEvents calls; want a quiet run", res, r.writes(), r.eb.Calls())
+		res := tb.poll(t, context.Background(), handler.Request{})
+		if res.Published != 0 || res.Changed != 0 || tb.writes() != 0 || tb.ebCalls() != 0 {
+			t.Errorf("got %+v, %d writes, %d PutEvents calls; want a quiet run", res, tb.writes(), tb.ebCalls())
 		}
-		if got := r.db.Calls()["BatchGetItem"]; got <= 2 {
+		if got := tb.dbCalls()["BatchGetItem"]; got <= 2 {
 			t.Errorf("BatchGetItem calls: got %d, want the unprocessed keys retried", got)
 		}
 	})
 
 	t.Run("for good", func(t *testing.T) {
-		r, _ := setup(t)
-		r.db.Unprocessed = func(n int) int { return n }
+		tb := setup(t)
+		tb.db.Unprocessed = func(n int) int { return n }
 		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 		defer cancel()
 		start := time.Now()
-		_, err := r.h.Poll(ctx, handler.Request{})
+		_, err := tb.h.Poll(ctx, handler.Request{})
 		took := time.Since(start)
 		if err == nil || !strings.Contains(err.Error(), "unprocessed") {
 			t.Errorf("got %v, want an error saying keys stayed unprocessed", err)
@@ -1083,8 +745,8 @@ func TestFaultDynamoDBUnprocessedKeys(t *testing.T) {
 		if took > time.Second {
 			t.Errorf("gave up after %v, only when the context ended: BatchGetItem's UnprocessedKeys are retried without bound (Lambda would kill the run at its deadline)", took.Round(time.Millisecond))
 		}
-		if r.eb.Calls() != 0 || r.writes() != 0 {
-			t.Errorf("got %d PutEvents calls, %d writes, want none", r.eb.Calls(), r.writes())
+		if tb.ebCalls() != 0 || tb.writes() != 0 {
+			t.Errorf("got %d PutEvents calls, %d writes, want none", tb.ebCalls(), tb.writes())
 		}
 	})
 }
@@ -1093,28 +755,24 @@ func TestFaultDynamoDBUnprocessedKeys(t *testing.T) {
 // Every run fails naming the table, nothing is published, no Glue call is
 // wasted.
 func TestFaultTableMissing(t *testing.T) {
-	w := newWireWorld(t, noMatch, func(c *handler.Config) {
-		c.Table = "sessionwatch-no-such-table"
-		c.SessionIDs = []string{"s-1"}
-	})
-	w.emu.Put(sess("s-1", "READY"))
+	tb := newTestbed(t, ruleMatching(noMatch), glueEmulator(), clockStep(time.Minute),
+		env("SNAPSHOT_TABLE", "sessionwatch-no-such-table"), env("SESSION_IDS", "s-1"))
+	tb.emu.Put(emuSession("s-1", "READY"))
 	for _, payload := range []string{"", `{"track": ["s-2"]}`, `{"dryRun": true}`} {
 		t.Run(fmt.Sprintf("%q", payload), func(t *testing.T) {
-			w.calls.Reset()
-			w.emu.ResetCalls()
-			_, err := w.invoke(t, payload)
+			_, err := tb.invoke(t, payload)
 			if err == nil || !strings.Contains(err.Error(), "sessionwatch-no-such-table") || !strings.Contains(err.Error(), "ResourceNotFound") {
 				t.Fatalf("got %v, want an error naming the table and ResourceNotFoundException", err)
 			}
-			if w.calls.Count("EventBridge.PutEvents") != 0 || w.emu.Calls()["GetSession"] != 0 {
-				t.Errorf("calls: %v, Glue %v; want no PutEvents and no GetSession", w.calls.Counts(), w.emu.Calls())
+			if tb.ebCalls() != 0 || tb.emu.Calls()["GetSession"] != 0 {
+				t.Errorf("calls: %d PutEvents, Glue %v; want no PutEvents and no GetSession", tb.ebCalls(), tb.emu.Calls())
 			}
-			if !strings.Contains(w.logs.String(), "sessionwatch-no-such-table") {
+			if !strings.Contains(tb.logs.String(), "sessionwatch-no-such-table") {
 				t.Errorf("log: want a line naming the table")
 			}
 		})
 	}
-	if got := w.rec.attempts(t); len(got) != 0 {
+	if got := tb.attempts(t); len(got) != 0 {
 		t.Errorf("published %v, want nothing", got)
 	}
 }
@@ -1128,18 +786,18 @@ func TestFaultTableMissing(t *testing.T) {
 // snapshots; the next run picks up exactly the sessions left over.
 func TestFaultDeadline(t *testing.T) {
 	ids := manyIDs(40, "s-")
-	r, emu := newEmuRig(t, map[string]string{"SESSION_IDS": strings.Join(ids, ","), "MAX_CONCURRENCY": "4"})
+	tb := newTestbed(t, glueEmulator(), env("SESSION_IDS", strings.Join(ids, ",")), env("MAX_CONCURRENCY", "4"))
 	for _, id := range ids {
-		emu.Put(ready(id, "READY"))
+		tb.emu.Put(emuBare(id, "READY"))
 	}
-	emu.SetLatency(40 * time.Millisecond) // 10 rounds of 4: 400 ms to fetch them all
-	r.eb.Latency = 20 * time.Millisecond
-	r.db.Latency = 5 * time.Millisecond
-	r.h.DeadlineReserve = 300 * time.Millisecond
+	tb.emu.SetLatency(40 * time.Millisecond) // 10 rounds of 4: 400 ms to fetch them all
+	tb.eb.Latency = 20 * time.Millisecond
+	tb.db.Latency = 5 * time.Millisecond
+	tb.h.DeadlineReserve = 300 * time.Millisecond
 	deadline := time.Now().Add(500 * time.Millisecond) // 200 ms to fetch
 	ctx, cancel := context.WithDeadline(lambdaCtx(), deadline)
 	defer cancel()
-	res, err := r.h.Poll(ctx, handler.Request{})
+	res, err := tb.h.Poll(ctx, handler.Request{})
 	returned := time.Now()
 	if err != nil {
 		t.Fatalf("got %v, want the run to succeed with what it fetched", err)
@@ -1158,14 +816,14 @@ func TestFaultDeadline(t *testing.T) {
 		t.Errorf("polled + skipped = %d, want %d", got, len(ids))
 	}
 	done := map[string]bool{}
-	for _, e := range r.events(t) {
+	for _, e := range tb.events(t) {
 		done[e.detail.SessionID] = true
 	}
 	if len(done) != res.Polled || res.Published != res.Polled {
 		t.Errorf("published %d sessions (%d in result), want the %d polled", len(done), res.Published, res.Polled)
 	}
 	for _, id := range ids {
-		s := r.snapshot(t, id)
+		s := tb.snapshot(t, id)
 		switch {
 		case done[id] && (s == nil || s.Status != "READY" || s.Sequence != 1 || s.Version != 1 || len(s.Pending) != 0):
 			t.Errorf("%s: published, but snapshot %+v is not the whole first sighting", id, s)
@@ -1179,11 +837,11 @@ func TestFaultDeadline(t *testing.T) {
 		}
 	}
 
-	emu.SetLatency(0)
-	r.reset()
-	r.advance(time.Minute)
-	res = r.poll(t, lambdaCtx(), handler.Request{})
-	for _, e := range r.events(t) {
+	tb.emu.SetLatency(0)
+	tb.reset()
+	tb.advance(time.Minute)
+	res = tb.poll(t, lambdaCtx(), handler.Request{})
+	for _, e := range tb.events(t) {
 		if done[e.detail.SessionID] || e.detail.Sequence != 1 {
 			t.Errorf("next run published %s again", e)
 		}
@@ -1198,17 +856,17 @@ func TestFaultDeadline(t *testing.T) {
 // the reserve begins is cut short; its session was not polled and is
 // reported in skipped, like the sessions never started, not as a failure.
 func TestFaultDeadlineInFlight(t *testing.T) {
-	r, emu := newEmuRig(t, map[string]string{"SESSION_IDS": "s-slow"})
-	emu.Put(ready("s-slow", "READY"))
-	emu.SetLatency(2 * time.Second)
-	r.h.DeadlineReserve = 300 * time.Millisecond
+	tb := newTestbed(t, glueEmulator(), env("SESSION_IDS", "s-slow"))
+	tb.emu.Put(emuBare("s-slow", "READY"))
+	tb.emu.SetLatency(2 * time.Second)
+	tb.h.DeadlineReserve = 300 * time.Millisecond
 	ctx, cancel := context.WithTimeout(lambdaCtx(), 500*time.Millisecond)
 	defer cancel()
-	res := r.poll(t, ctx, handler.Request{})
+	res := tb.poll(t, ctx, handler.Request{})
 	if !slices.Equal(res.Skipped, []string{"s-slow"}) || len(res.Errors) != 0 {
 		t.Errorf("skipped %q, errors %+v; want s-slow skipped, no error", res.Skipped, res.Errors)
 	}
-	if r.snapshot(t, "s-slow") != nil || r.eb.Calls() != 0 {
+	if tb.snapshot(t, "s-slow") != nil || tb.ebCalls() != 0 {
 		t.Errorf("got a snapshot or a PutEvents call, want nothing done")
 	}
 }
@@ -1218,32 +876,32 @@ func TestFaultDeadlineInFlight(t *testing.T) {
 // the run keeps it (as pending) before its time is up, so that it is
 // delivered even though the session moves on before the next run.
 func TestFaultDeadlineSlowPublish(t *testing.T) {
-	r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
-	r.glue.put(bare("s-1", "READY"), nil)
-	r.poll(t, lambdaCtx(), handler.Request{})
-	r.glue.update("s-1", func(s *gluetypes.Session) { s.Status = "STOPPING" })
-	r.advance(time.Minute)
-	r.reset()
+	tb := newTestbed(t, env("SESSION_IDS", "s-1"))
+	tb.glue.put(bare("s-1", "READY"), nil)
+	tb.poll(t, lambdaCtx(), handler.Request{})
+	tb.glue.update("s-1", func(s *gluetypes.Session) { s.Status = "STOPPING" })
+	tb.advance(time.Minute)
+	tb.reset()
 
-	r.h.DeadlineReserve = 300 * time.Millisecond
-	r.eb.Latency = 10 * time.Second // hangs until the context ends
+	tb.h.DeadlineReserve = 300 * time.Millisecond
+	tb.eb.Latency = 10 * time.Second // hangs until the context ends
 	deadline := time.Now().Add(500 * time.Millisecond)
 	ctx, cancel := context.WithDeadline(lambdaCtx(), deadline)
 	defer cancel()
-	_, err := r.h.Poll(ctx, handler.Request{})
+	_, err := tb.h.Poll(ctx, handler.Request{})
 	t.Logf("run with EventBridge hanging: %v (returned %v after the deadline)", err, time.Since(deadline).Round(time.Millisecond))
-	snap := r.snapshot(t, "s-1")
+	snap := tb.snapshot(t, "s-1")
 	if snap == nil || snap.Status != "STOPPING" || len(snap.Pending) != 1 {
 		t.Errorf("snapshot after the run: %+v, want STOPPING with its event kept: the run published until the deadline and had no time left to save", snap)
 	}
 
-	r.eb.Latency = 0
-	r.glue.update("s-1", func(s *gluetypes.Session) { s.Status = "STOPPED" })
-	r.advance(time.Minute)
-	r.reset()
-	r.poll(t, lambdaCtx(), handler.Request{})
+	tb.eb.Latency = 0
+	tb.glue.update("s-1", func(s *gluetypes.Session) { s.Status = "STOPPED" })
+	tb.advance(time.Minute)
+	tb.reset()
+	tb.poll(t, lambdaCtx(), handler.Request{})
 	var got []string
-	for _, e := range r.events(t) {
+	for _, e := range tb.events(t) {
 		got = append(got, fmt.Sprintf("%s->%s", orNull(e.detail.PreviousStatus), orNull(e.detail.Status)))
 	}
 	if !slices.Contains(got, "READY->STOPPING") {
@@ -1256,20 +914,20 @@ func TestFaultDeadlineSlowPublish(t *testing.T) {
 // the run stops listing, handles what it listed, reports the discovery as
 // incomplete, and returns before the deadline.
 func TestFaultDeadlineDiscovery(t *testing.T) {
-	r, emu := newEmuRig(t, map[string]string{"DISCOVER": "true"})
-	emu.SetPageSize(1)
+	tb := newTestbed(t, glueEmulator(), env("DISCOVER", "true"))
+	tb.emu.SetPageSize(1)
 	ids := manyIDs(20, "d-")
 	for _, id := range ids {
-		emu.Put(ready(id, "READY"))
+		tb.emu.Put(emuBare(id, "READY"))
 	}
-	emu.SetLatency(50 * time.Millisecond) // 1 s to list them all
-	r.h.DeadlineReserve = 300 * time.Millisecond
+	tb.emu.SetLatency(50 * time.Millisecond) // 1 s to list them all
+	tb.h.DeadlineReserve = 300 * time.Millisecond
 	deadline := time.Now().Add(600 * time.Millisecond)
 	ctx, cancel := context.WithDeadline(lambdaCtx(), deadline)
 	defer cancel()
-	res, err := r.h.Poll(ctx, handler.Request{})
+	res, err := tb.h.Poll(ctx, handler.Request{})
 	returned := time.Now()
-	pages := emu.Calls()["ListSessions"]
+	pages := tb.emu.Calls()["ListSessions"]
 	t.Logf("ListSessions pages requested: %d; result %+v; error %v", pages, res, err)
 	if err != nil {
 		t.Fatalf("got %v, want the run to succeed with what it listed", err)
@@ -1345,25 +1003,18 @@ func TestFaultRaces(t *testing.T) {
 
 func race(t *testing.T, runs int, moving bool) {
 	ids := manyIDs(6, "r-")
-	w := newWireWorld(t, noMatch, func(c *handler.Config) { c.SessionIDs = ids })
-	obs := &observingGlue{Glue: w.glue, seen: map[[3]string]bool{}}
+	tb := newTestbed(t, ruleMatching(noMatch), glueEmulator(), env("SESSION_IDS", strings.Join(ids, ",")))
+	obs := &observingGlue{Glue: tb.glueAPI, seen: map[[3]string]bool{}}
 	steps := []glueemu.Session{
-		ready("", "PROVISIONING"), ready("", "READY"),
+		emuBare("", "PROVISIONING"), emuBare("", "READY"),
 		{Status: "READY", ErrorMessage: "executor lost"},
-		{Status: "STOPPING", ErrorMessage: "executor lost"}, ready("", "STOPPED"),
+		{Status: "STOPPING", ErrorMessage: "executor lost"}, emuBare("", "STOPPED"),
 	}
 	for _, id := range ids {
-		w.emu.Script(id, steps...)
+		tb.emu.Script(id, steps...)
 	}
-	w.emu.SetLatency(2 * time.Millisecond)
-	newHandler := func() *handler.Handler {
-		h := handler.New(w.cfg, obs, state.NewStore(w.db, w.table), w.eb, slog.New(slog.NewJSONHandler(w.logs, nil)))
-		h.Now = func() time.Time { return w.now }
-		return h
-	}
-	lambda := func() context.Context {
-		return lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{InvokedFunctionArn: functionARN})
-	}
+	tb.emu.SetLatency(2 * time.Millisecond)
+	newHandler := func() *handler.Handler { return tb.newHandler(obs, nil) }
 	rng := rand.New(rand.NewPCG(uint64(runs), 42))
 	conflicts := 0
 	for round := range len(steps) + 1 {
@@ -1374,7 +1025,7 @@ func race(t *testing.T, runs int, moving bool) {
 			moveAt := obs.n + 1 + rng.IntN(runs*len(ids)-1)
 			obs.after = func(n int) {
 				if n >= moveAt {
-					moved.Do(func() { w.emu.Advance() })
+					moved.Do(func() { tb.emu.Advance() })
 				}
 			}
 		}
@@ -1383,24 +1034,24 @@ func race(t *testing.T, runs int, moving bool) {
 		errs := make([]error, runs)
 		for i := range runs {
 			h := newHandler() // each run its own Lambda instance
-			wg.Go(func() { results[i], errs[i] = h.Poll(lambda(), handler.Request{}) })
+			wg.Go(func() { results[i], errs[i] = h.Poll(lambdaCtx(), handler.Request{}) })
 		}
 		wg.Wait()
 		obs.after = nil
-		moved.Do(func() { w.emu.Advance() })
+		moved.Do(func() { tb.emu.Advance() })
 		for i, err := range errs {
 			if err != nil {
 				t.Fatalf("round %d, run %d: %v", round, i, err)
 			}
 			conflicts += results[i].Conflicts
 		}
-		w.now = w.now.Add(time.Minute)
+		tb.advance(time.Minute)
 	}
 	// Settle: one run alone delivers whatever is pending.
-	if _, err := newHandler().Poll(lambda(), handler.Request{}); err != nil {
+	if _, err := newHandler().Poll(lambdaCtx(), handler.Request{}); err != nil {
 		t.Fatalf("settling run: %v", err)
 	}
-	evs := w.rec.take(t)
+	evs := tb.events(t)
 	t.Logf("%d events delivered, %d conflicts", len(evs), conflicts)
 
 	// A change as a consumer reads it: a status transition, an error
@@ -1420,7 +1071,7 @@ func race(t *testing.T, runs int, moving bool) {
 	for _, e := range evs {
 		d := e.detail
 		c := change{d.SessionID, aws.ToString(e.entry.DetailType), orNull(d.PreviousStatus), orNull(d.Status)}
-		if c.detailType == handler.ErrorChange {
+		if c.detailType == handler.DetailTypeError {
 			c.before, c.after = orNull(d.PreviousErrorMessage), orNull(d.ErrorMessage)
 		}
 		if idsOf[c] == nil {
@@ -1434,7 +1085,7 @@ func race(t *testing.T, runs int, moving bool) {
 		// message of an error (a state change also carries the error, but a
 		// new error is its own event).
 		ns := newState{id: d.SessionID, detailType: c.detailType, status: orNull(d.Status)}
-		if c.detailType == handler.ErrorChange {
+		if c.detailType == handler.DetailTypeError {
 			ns = newState{id: d.SessionID, detailType: c.detailType, errMsg: orNull(d.ErrorMessage)}
 		}
 		statesOf[d.EventID][ns] = true
@@ -1450,12 +1101,12 @@ func race(t *testing.T, runs int, moving bool) {
 	for seen := range obs.seen {
 		id, status, errMsg := seen[0], seen[1], seen[2]
 		if !slices.ContainsFunc(evs, func(e event) bool {
-			return e.detail.SessionID == id && aws.ToString(e.entry.DetailType) == handler.StateChange && orNull(e.detail.Status) == status
+			return e.detail.SessionID == id && aws.ToString(e.entry.DetailType) == handler.DetailTypeStateChange && orNull(e.detail.Status) == status
 		}) {
 			t.Errorf("%s was seen %s, but no event with that status was delivered", id, status)
 		}
 		if errMsg != "" && !slices.ContainsFunc(evs, func(e event) bool {
-			return e.detail.SessionID == id && aws.ToString(e.entry.DetailType) == handler.ErrorChange && orNull(e.detail.ErrorMessage) == errMsg
+			return e.detail.SessionID == id && aws.ToString(e.entry.DetailType) == handler.DetailTypeError && orNull(e.detail.ErrorMessage) == errMsg
 		}) {
 			t.Errorf("%s was seen with error %q, but no error event was delivered", id, errMsg)
 		}
@@ -1489,16 +1140,16 @@ func race(t *testing.T, runs int, moving bool) {
 		}
 	}
 
-	snaps := w.snapshots(t)
+	snaps := tb.snapshots(t)
 	for _, id := range ids {
 		s := snaps[id]
 		if s == nil || s.Status != "STOPPED" || len(s.Pending) != 0 {
 			t.Errorf("%s: final snapshot %+v, want STOPPED with nothing pending", id, s)
 		}
 	}
-	w.calls.Reset()
-	res, err := newHandler().Poll(lambda(), handler.Request{})
-	if err != nil || res.Published != 0 || w.writes() != 0 {
-		t.Errorf("quiet run after the races: %+v, %v, %d writes; want nothing to do", res, err, w.writes())
+	tb.reset()
+	res, err := newHandler().Poll(lambdaCtx(), handler.Request{})
+	if err != nil || res.Published != 0 || tb.writes() != 0 {
+		t.Errorf("quiet run after the races: %+v, %v, %d writes; want nothing to do", res, err, tb.writes())
 	}
 }

@@ -327,7 +327,7 @@ func FuzzBuildEvent(f *testing.F) {
 			desc = strings.Repeat(desc, n/len(desc)) // up to 400 KB: past the entry limit
 			err1 = strings.Repeat(err1, min(n/max(len(err1), 1), 300_000/max(len(err1), 1)))
 		}
-		r := newRig(t, map[string]string{"SESSION_IDS": ""})
+		r := newTestbed(t, env("SESSION_IDS", ""))
 		var mu sync.Mutex
 		var sent []ebtypes.PutEventsRequestEntry
 		r.eb.Fail = func(entries []ebtypes.PutEventsRequestEntry) error {

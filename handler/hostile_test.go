@@ -18,7 +18,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
@@ -78,9 +77,9 @@ func TestHostileInputRejected(t *testing.T) {
 		{"duplicate field of the wrong type", `{"dryRun": true, "dryRun": "no"}`, `"dryRun"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
-			r.glue.put(bare("s-1", "READY"), nil)
-			out, err := r.h.Invoke(lambdaCtx(), []byte(tc.payload))
+			tb := newTestbed(t, env("SESSION_IDS", "s-1"))
+			tb.glue.put(bare("s-1", "READY"), nil)
+			out, err := tb.h.Invoke(lambdaCtx(), []byte(tc.payload))
 			var inputErr *handler.InputError
 			if !errors.As(err, &inputErr) {
 				t.Fatalf("got %s, %v; want an *InputError", out, err)
@@ -96,14 +95,14 @@ func TestHostileInputRejected(t *testing.T) {
 			if out != nil {
 				t.Errorf("output %s, want none", out)
 			}
-			if len(r.db.Calls()) != 0 || r.eb.Calls() != 0 || r.glue.totalGets() != 0 || len(r.glue.lists) != 0 {
+			if len(tb.dbCalls()) != 0 || tb.ebCalls() != 0 || tb.glue.totalGets() != 0 || len(tb.glue.lists) != 0 {
 				t.Errorf("calls: DynamoDB %v, %d PutEvents, %d GetSession, %d ListSessions; want none",
-					r.db.Calls(), r.eb.Calls(), r.glue.totalGets(), len(r.glue.lists))
+					tb.dbCalls(), tb.ebCalls(), tb.glue.totalGets(), len(tb.glue.lists))
 			}
-			if lines := strings.Count(r.logs.String(), "\n"); lines != 1 {
+			if lines := strings.Count(tb.logs.String(), "\n"); lines != 1 {
 				t.Errorf("log: %d lines, want 1", lines)
 			}
-			if n := r.logs.Len(); n > 2*maxErrorMessage {
+			if n := tb.logs.Len(); n > 2*maxErrorMessage {
 				t.Errorf("log line: %d bytes, want at most %d", n, 2*maxErrorMessage)
 			}
 		})
@@ -116,16 +115,16 @@ func TestHostileInputRejected(t *testing.T) {
 // characters (2.5 MB).
 func TestHostileInputAccepted(t *testing.T) {
 	t.Run("megabytes of whitespace", func(t *testing.T) {
-		r := newRig(t, nil)
-		if _, err := r.h.Invoke(lambdaCtx(), []byte(strings.Repeat(" \n\t", 2<<20)+"{}"+strings.Repeat("\r\n", 1<<20))); err != nil {
+		tb := newTestbed(t)
+		if _, err := tb.h.Invoke(lambdaCtx(), []byte(strings.Repeat(" \n\t", 2<<20)+"{}"+strings.Repeat("\r\n", 1<<20))); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("EventBridge event with a big deep detail", func(t *testing.T) {
-		r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
-		r.glue.put(bare("s-1", "READY"), nil)
+		tb := newTestbed(t, env("SESSION_IDS", "s-1"))
+		tb.glue.put(bare("s-1", "READY"), nil)
 		payload := `{"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {"a": ` + deep(5000) + `, "b": "` + strings.Repeat("y", 3<<20) + `"}}`
-		out, err := r.h.Invoke(lambdaCtx(), []byte(payload))
+		out, err := tb.h.Invoke(lambdaCtx(), []byte(payload))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,10 +133,10 @@ func TestHostileInputAccepted(t *testing.T) {
 		}
 	})
 	t.Run("duplicate ids", func(t *testing.T) {
-		r := newRig(t, map[string]string{"SESSION_IDS": "a"})
-		r.glue.put(bare("a", "READY"), nil)
-		r.glue.put(bare("b", "READY"), nil)
-		out, err := r.h.Invoke(lambdaCtx(), []byte(`{"sessionIds": ["a", "b", "a", "b", "a"], "track": ["a", "a", "b"]}`))
+		tb := newTestbed(t, env("SESSION_IDS", "a"))
+		tb.glue.put(bare("a", "READY"), nil)
+		tb.glue.put(bare("b", "READY"), nil)
+		out, err := tb.h.Invoke(lambdaCtx(), []byte(`{"sessionIds": ["a", "b", "a", "b", "a"], "track": ["a", "a", "b"]}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,13 +144,12 @@ func TestHostileInputAccepted(t *testing.T) {
 		if err := json.Unmarshal(out, &res); err != nil {
 			t.Fatal(err)
 		}
-		if res.Watched != 2 || res.Polled != 2 || r.glue.getCalls("a") != 1 || r.glue.getCalls("b") != 1 {
-			t.Errorf("got %s with %v GetSession calls, want a and b each polled once", out, r.glue.gets)
+		if res.Watched != 2 || res.Polled != 2 || tb.glue.getCalls("a") != 1 || tb.glue.getCalls("b") != 1 {
+			t.Errorf("got %s with %v GetSession calls, want a and b each polled once", out, tb.glue.gets)
 		}
-		wantEvents(t, r.events(t), "a#1 Glue Session State Change null->READY", "b#1 Glue Session State Change null->READY")
-		tracked, err := state.NewStore(r.db, rigTable).Tracked(context.Background())
-		if err != nil || !slices.Equal(tracked, []string{"a", "b"}) {
-			t.Errorf("registry: %q, %v; want [a b]", tracked, err)
+		wantEvents(t, tb.events(t), "a#1 Glue Session State Change null->READY", "b#1 Glue Session State Change null->READY")
+		if tracked := tb.registry(t).Tracked; !slices.Equal(tracked, []string{"a", "b"}) {
+			t.Errorf("registry: %q; want [a b]", tracked)
 		}
 	})
 	t.Run("10,000 ids of 255 characters", func(t *testing.T) {
@@ -163,9 +161,9 @@ func TestHostileInputAccepted(t *testing.T) {
 		if len(payload) < 2<<20 {
 			t.Fatalf("payload: %d bytes, want megabytes", len(payload))
 		}
-		r := newRig(t, nil)
-		r.glue.put(bare(ids[1234], "READY"), nil)
-		res := r.poll(t, context.Background(), mustParse(t, payload))
+		tb := newTestbed(t)
+		tb.glue.put(bare(ids[1234], "READY"), nil)
+		res := tb.poll(t, context.Background(), mustParse(t, payload))
 		if res.Polled != len(ids) || len(res.NotFound) != len(ids)-1 || res.Events == nil || len(*res.Events) != 1 {
 			t.Errorf("got %d polled, %d not found, events %v; want all polled, one found", res.Polled, len(res.NotFound), res.Events)
 		}
@@ -187,22 +185,22 @@ func mustParse(t *testing.T, payload string) handler.Request {
 // EventBridge to a rule's target exactly as given.
 func TestHostileSessionIDs(t *testing.T) {
 	ids := []string{"my session", " lead", "trail ", "séance", "se\u0301ance", "日本語-ノート", "🙂 emoji", `q"uo\te/<&>`}
-	w := newWireWorld(t, "")
+	tb := newTestbed(t, onMoto(), glueEmulator(), clockStep(time.Minute))
 	for _, id := range ids {
-		w.emu.Put(sess(id, "READY"))
+		tb.emu.Put(emuSession(id, "READY"))
 	}
-	res := w.mustInvoke(t, `{"track": `+idsJSON(ids...)+`}`)
+	res := tb.mustInvoke(t, `{"track": `+idsJSON(ids...)+`}`)
 	if res.Polled != len(ids) || res.Published != len(ids) || len(res.Errors) != 0 {
 		t.Fatalf("got %+v, want %d polled and published", res, len(ids))
 	}
 	got := map[string]bool{}
-	for _, e := range w.received(t) {
-		got[e.Detail.SessionID] = true
-		if want := "arn:aws:glue:us-east-1:123456789012:session/" + e.Detail.SessionID; !slices.Equal(e.Resources, []string{want}) {
-			t.Errorf("resources: got %q, want %q", e.Resources, want)
+	for _, e := range tb.received(t) {
+		got[e.detail.SessionID] = true
+		if want := "arn:aws:glue:us-east-1:123456789012:session/" + e.detail.SessionID; !slices.Equal(e.entry.Resources, []string{want}) {
+			t.Errorf("resources: got %q, want %q", e.entry.Resources, want)
 		}
 	}
-	snaps := w.snapshots(t)
+	snaps := tb.snapshots(t)
 	for _, id := range ids {
 		if !got[id] {
 			t.Errorf("%q: no event delivered", id)
@@ -214,7 +212,7 @@ func TestHostileSessionIDs(t *testing.T) {
 	if len(snaps) != len(ids) {
 		t.Errorf("table: %d snapshots, want %d", len(snaps), len(ids))
 	}
-	if res := w.mustInvoke(t, ""); res.Watched != len(ids) || res.Published != 0 {
+	if res := tb.mustInvoke(t, ""); res.Watched != len(ids) || res.Published != 0 {
 		t.Errorf("quiet run over the registry: %+v", res)
 	}
 }
@@ -279,17 +277,17 @@ func TestHostileGlueData(t *testing.T) {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	r, emu := newEmuRig(t, map[string]string{"SESSION_IDS": strings.Join(ids, ",")})
+	tb := newTestbed(t, glueEmulator(), env("SESSION_IDS", strings.Join(ids, ",")))
 	for id, s := range sessions {
 		s.ID = id
-		emu.Put(s)
+		tb.emu.Put(s)
 	}
 	// Invalid UTF-8 on the wire can only be sent raw.
-	emu.Put(glueemu.Session{ID: "s-control"})
-	emu.Inject(glueemu.Fault{SessionID: "s-control", Raw: `{"Session": {"Id": "s-control", "Status": "READY", "Description": "bell\u0007 nul\u0000 esc\u001b[31m del` +
+	tb.emu.Put(glueemu.Session{ID: "s-control"})
+	tb.emu.Inject(glueemu.Fault{SessionID: "s-control", Raw: `{"Session": {"Id": "s-control", "Status": "READY", "Description": "bell\u0007 nul\u0000 esc\u001b[31m del` +
 		"\x7f sep\u2028\u2029 bad\xff\xfe bytes \xc3\x28 end" + `", "ErrorMessage": "err ` + "\xff" + ` end"}}`})
 
-	res := pollNoPanic(t, r, lambdaCtx())
+	res := pollNoPanic(t, tb, lambdaCtx())
 	if res == nil {
 		return
 	}
@@ -297,9 +295,8 @@ func TestHostileGlueData(t *testing.T) {
 		t.Errorf("result: %+v, want every session polled, no error", res)
 	}
 	byID := map[string][]event{}
-	for _, en := range r.eb.Entries() {
-		checkEntry(t, en, tokens)
-		e := decodeEvent(t, en)
+	for _, e := range tb.events(t) {
+		checkEntry(t, e.entry, tokens)
 		byID[e.detail.SessionID] = append(byID[e.detail.SessionID], e)
 	}
 	for _, id := range ids {
@@ -313,7 +310,7 @@ func TestHostileGlueData(t *testing.T) {
 		if len(evs) != 2 || aws.ToString(evs[1].detail.ErrorMessage) != longErr || evs[1].detail.Truncated {
 			t.Fatalf("events %v, want the state change and the error with its whole message", evs)
 		}
-		s := r.snapshot(t, "s-long-error")
+		s := tb.snapshot(t, "s-long-error")
 		if len(s.ErrorMessage) > state.MaxStoredError+len("…") || !utf8.ValidString(s.ErrorMessage) || s.ErrorDigest == "" {
 			t.Errorf("stored error: %d bytes, valid UTF-8 %v, digest %q; want it cut on a rune with the digest of the whole",
 				len(s.ErrorMessage), utf8.ValidString(s.ErrorMessage), s.ErrorDigest)
@@ -348,7 +345,7 @@ func TestHostileGlueData(t *testing.T) {
 		if v, ok := evs[0].fields["status"]; !ok || v != nil {
 			t.Errorf("status: %#v (present %v), want null, never \"\"", v, ok)
 		}
-		if s := r.snapshot(t, "s-no-status"); s == nil || s.Status != "" {
+		if s := tb.snapshot(t, "s-no-status"); s == nil || s.Status != "" {
 			t.Errorf("snapshot %+v, want one with no status", s)
 		}
 	})
@@ -376,7 +373,7 @@ func TestHostileGlueData(t *testing.T) {
 				t.Errorf("%s: %s %v, want %v or nothing", tc.id, tc.field, v, tc.want)
 			}
 		}
-		if s := r.snapshot(t, "s-far-future"); s == nil || s.ExpiresAt != farFuture.Add(30*24*time.Hour).Unix() {
+		if s := tb.snapshot(t, "s-far-future"); s == nil || s.ExpiresAt != farFuture.Add(30*24*time.Hour).Unix() {
 			t.Errorf("s-far-future: snapshot %+v, want it to expire RETENTION_DAYS after CompletedOn", s)
 		}
 		// Beyond 1677-2262 the SDK itself wraps the epoch seconds Glue sent
@@ -388,14 +385,14 @@ func TestHostileGlueData(t *testing.T) {
 	})
 
 	// A second run, with Glue answering the same: nothing changed.
-	r.reset()
-	r.advance(time.Minute)
-	emu.Inject(glueemu.Fault{SessionID: "s-control", Raw: `{"Session": {"Id": "s-control", "Status": "READY", "ErrorMessage": "err ` + "\xff" + ` end"}}`})
-	if res := pollNoPanic(t, r, lambdaCtx()); res != nil && (res.Published != 0 || r.writes() != 0) {
-		t.Errorf("quiet run: %+v, %d writes; want nothing (the long error and the replaced bytes compare equal)", res, r.writes())
+	tb.reset()
+	tb.advance(time.Minute)
+	tb.emu.Inject(glueemu.Fault{SessionID: "s-control", Raw: `{"Session": {"Id": "s-control", "Status": "READY", "ErrorMessage": "err ` + "\xff" + ` end"}}`})
+	if res := pollNoPanic(t, tb, lambdaCtx()); res != nil && (res.Published != 0 || tb.writes() != 0) {
+		t.Errorf("quiet run: %+v, %d writes; want nothing (the long error and the replaced bytes compare equal)", res, tb.writes())
 	}
 
-	for id, item := range r.db.Items(rigTable) {
+	for id, item := range tb.items(t) {
 		var v any
 		if err := attributevalue.UnmarshalMap(item, &v); err != nil {
 			t.Fatal(err)
@@ -403,12 +400,12 @@ func TestHostileGlueData(t *testing.T) {
 		b, _ := json.Marshal(v)
 		scanSecrets(t, "table item "+id, string(b), tokens)
 	}
-	scanSecrets(t, "the log", r.logs.String(), tokens)
+	scanSecrets(t, "the log", tb.logs.String(), tokens)
 }
 
 // pollNoPanic runs one poll and turns a panic into a test failure, so that
 // one hostile answer cannot take the whole test binary down.
-func pollNoPanic(t *testing.T, r *rig, ctx context.Context) (res *handler.Result) {
+func pollNoPanic(t *testing.T, tb *testbed, ctx context.Context) (res *handler.Result) {
 	t.Helper()
 	defer func() {
 		if p := recover(); p != nil {
@@ -416,7 +413,7 @@ func pollNoPanic(t *testing.T, r *rig, ctx context.Context) (res *handler.Result
 			res = nil
 		}
 	}()
-	res, err := r.h.Poll(ctx, handler.Request{})
+	res, err := tb.h.Poll(ctx, handler.Request{})
 	if err != nil {
 		t.Errorf("poll: %v", err)
 	}
@@ -469,19 +466,19 @@ func TestHostileSecretScan(t *testing.T) {
 	args, tokens := secretArguments(75)
 	tokens = append(tokens, wireSecret, wireKeyID)
 	ids := []string{"s-1", "s-2", "s-3", "s-4"}
-	w := newWireWorld(t, noMatch, func(c *handler.Config) { c.SessionIDs = ids })
+	tb := newTestbed(t, viaFaultProxy(), ruleMatching(noMatch), glueEmulator(), env("SESSION_IDS", strings.Join(ids, ",")))
 	for i, id := range ids {
-		s := sess(id, "READY")
+		s := emuSession(id, "READY")
 		s.DefaultArguments = args
 		if i == 1 {
 			s.Status, s.ErrorMessage = "FAILED", "job failed: see the driver log"
 		}
-		w.emu.Put(s)
+		tb.emu.Put(s)
 	}
 	var produced []string // results and error messages
 	run := func(payload string) {
-		out, err := w.handler().Invoke(lambdaCtxWith(t), []byte(payload))
-		w.now = w.now.Add(time.Minute)
+		out, err := tb.h.Invoke(lambdaCtx(), []byte(payload))
+		tb.advance(time.Minute)
 		produced = append(produced, string(out))
 		if err != nil {
 			produced = append(produced, err.Error())
@@ -489,31 +486,29 @@ func TestHostileSecretScan(t *testing.T) {
 	}
 
 	run(`{"dryRun": true}`)
-	w.emu.Inject(glueemu.Fault{SessionID: "s-3", Code: "AccessDeniedException", Message: "User is not authorized to perform: glue:GetSession"})
-	w.emu.Inject(glueemu.Fault{SessionID: "s-4", Raw: `{"Session": {"Id": "s-4", "DefaultArguments": {"--k": "SWSECRETVALUE000"}, "Status": `})
-	w.proxy.inject(wireFault{Op: "PutEvents", Status: http.StatusInternalServerError, Code: "InternalException", Message: "down"})
+	tb.emu.Inject(glueemu.Fault{SessionID: "s-3", Code: "AccessDeniedException", Message: "User is not authorized to perform: glue:GetSession"})
+	tb.emu.Inject(glueemu.Fault{SessionID: "s-4", Raw: `{"Session": {"Id": "s-4", "DefaultArguments": {"--k": "SWSECRETVALUE000"}, "Status": `})
+	tb.proxy.inject(wireFault{Op: "PutEvents", Status: http.StatusInternalServerError, Code: "InternalException", Message: "down"})
 	run(`{}`) // everything kept in the table
-	w.proxy.clear()
-	w.emu.ClearFaults()
-	w.emu.Update("s-1", func(s *glueemu.Session) { s.Status = "STOPPING" })
-	w.proxy.inject(wireFault{Op: "PutItem", Status: http.StatusBadRequest, Code: "ProvisionedThroughputExceededException", Message: "slow down",
+	tb.proxy.clear()
+	tb.emu.ClearFaults()
+	tb.emu.Update("s-1", func(s *glueemu.Session) { s.Status = "STOPPING" })
+	tb.proxy.inject(wireFault{Op: "PutItem", Status: http.StatusBadRequest, Code: "ProvisionedThroughputExceededException", Message: "slow down",
 		Match: func(b []byte) bool { return bytes.Contains(b, []byte(`"s-1"`)) }})
 	run(`{"track": ["s-5"]}`)
-	w.proxy.clear()
+	tb.proxy.clear()
 	run(`{"untrack": ["s-5"], "sessionIds": ["s-404"]}`)
 	run(`{"sessionIds": ["bad\u0000id"]}`) // rejected
 	run(``)
 
-	sent := w.rec.attempts(t)
+	sent := tb.attempts(t)
 	if len(sent) < 8 {
 		t.Fatalf("%d entries sent, want the runs to have published", len(sent))
 	}
-	w.rec.mu.Lock()
-	for _, en := range w.rec.attempted {
-		checkEntry(t, en, tokens)
+	for _, e := range sent {
+		checkEntry(t, e.entry, tokens)
 	}
-	w.rec.mu.Unlock()
-	for _, item := range scanTable(t, w.direct, w.table) {
+	for _, item := range tb.items(t) {
 		var v any
 		if err := attributevalue.UnmarshalMap(item, &v); err != nil {
 			t.Fatal(err)
@@ -524,7 +519,7 @@ func TestHostileSecretScan(t *testing.T) {
 	for i, p := range produced {
 		scanSecrets(t, fmt.Sprintf("result or error %d", i), p, tokens)
 	}
-	logs := w.logs.String()
+	logs := tb.logs.String()
 	for i, line := range strings.Split(strings.TrimSpace(logs), "\n") {
 		if !json.Valid([]byte(line)) {
 			t.Errorf("log line %d is not JSON: %.200s", i, line)
@@ -534,9 +529,4 @@ func TestHostileSecretScan(t *testing.T) {
 		t.Errorf("log: want the failures and the summaries, got %.500s", logs)
 	}
 	scanSecrets(t, "the log", logs, tokens)
-}
-
-// lambdaCtxWith is a Lambda context for the wire world's function.
-func lambdaCtxWith(t *testing.T) context.Context {
-	return lambdacontext.NewContext(t.Context(), &lambdacontext.LambdaContext{InvokedFunctionArn: functionARN})
 }

@@ -1,7 +1,7 @@
 package handler_test
 
-// Fast tests of whole runs: the real handler and state.Store over the
-// in-process fakes of internal/fakeaws and a hand-written Glue fake.
+// Fast tests of whole runs: testbeds on the in-memory fakes (see
+// setup_test.go).
 
 import (
 	"bytes"
@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
@@ -18,7 +17,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
@@ -27,192 +25,7 @@ import (
 
 	"sessionwatch/handler"
 	"sessionwatch/internal/fakeaws"
-	"sessionwatch/state"
 )
-
-const (
-	rigTable  = "snapshots"
-	rigBus    = "test-bus"
-	rigSource = "test.sessionwatch"
-	rigARN    = "arn:aws:lambda:us-east-1:123456789012:function:sw"
-	rigSecret = "hunter2-do-not-leak"
-)
-
-// rigStart is the clock of a rig's first run.
-var rigStart = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-
-// rig is one sessionwatch deployment over fakes: Glue, DynamoDB,
-// EventBridge, a fixed clock and a JSON log.
-type rig struct {
-	cfg  handler.Config
-	glue *fakeGlue
-	db   *fakeaws.DynamoDB
-	eb   *fakeaws.EventBridge
-	h    *handler.Handler
-	now  time.Time
-	logs *bytes.Buffer
-
-	mu      sync.Mutex
-	batches [][]ebtypes.PutEventsRequestEntry // every PutEvents call's entries
-	ebFail  error                             // fails every PutEvents while set
-}
-
-func newRig(t *testing.T, env map[string]string) *rig {
-	t.Helper()
-	vars := map[string]string{"SNAPSHOT_TABLE": rigTable, "EVENT_BUS_NAME": rigBus, "EVENT_SOURCE": rigSource, "MAX_CONCURRENCY": "4"}
-	for k, v := range env {
-		vars[k] = v
-	}
-	cfg, err := handler.ConfigFromEnv(func(name string) string { return vars[name] })
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	r := &rig{cfg: cfg, glue: newFakeGlue(), db: fakeaws.NewDynamoDB(rigTable), eb: fakeaws.NewEventBridge(), now: rigStart, logs: &bytes.Buffer{}}
-	r.eb.Fail = func(entries []ebtypes.PutEventsRequestEntry) error {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		r.batches = append(r.batches, entries)
-		return r.ebFail
-	}
-	logger := slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	r.h = handler.New(cfg, r.glue, state.NewStore(r.db, rigTable), r.eb, logger)
-	r.h.Now = func() time.Time { return r.now }
-	return r
-}
-
-// lambdaCtx is a context as Lambda gives the handler.
-func lambdaCtx() context.Context {
-	return lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{InvokedFunctionArn: rigARN})
-}
-
-func (r *rig) advance(d time.Duration) { r.now = r.now.Add(d) }
-
-// poll runs one poll and fails the test on an error.
-func (r *rig) poll(t *testing.T, ctx context.Context, req handler.Request) *handler.Result {
-	t.Helper()
-	res, err := r.h.Poll(ctx, req)
-	if err != nil {
-		t.Fatalf("poll: %v", err)
-	}
-	return res
-}
-
-// writes counts the DynamoDB writes since the last reset.
-func (r *rig) writes() int {
-	c := r.db.Calls()
-	return c["PutItem"] + c["UpdateItem"]
-}
-
-// reset forgets the calls and events seen so far.
-func (r *rig) reset() {
-	r.db.Reset()
-	r.eb.Reset()
-	r.mu.Lock()
-	r.batches = nil
-	r.mu.Unlock()
-}
-
-// batchSizes returns the number of entries of every PutEvents call,
-// sorted: batches are sent in parallel, in no set order.
-func (r *rig) batchSizes() []int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]int, len(r.batches))
-	for i, b := range r.batches {
-		out[i] = len(b)
-	}
-	slices.Sort(out)
-	return out
-}
-
-// event is an accepted entry with its detail decoded twice: into
-// handler.Detail, and into a map to see which fields are present.
-type event struct {
-	entry  ebtypes.PutEventsRequestEntry
-	detail handler.Detail
-	fields map[string]any
-}
-
-func (e event) String() string {
-	return fmt.Sprintf("%s#%d %s %s->%s", e.detail.SessionID, e.detail.Sequence, aws.ToString(e.entry.DetailType), orNull(e.detail.PreviousStatus), orNull(e.detail.Status))
-}
-
-func orNull(s *string) string {
-	if s == nil {
-		return "null"
-	}
-	return *s
-}
-
-// events returns the entries EventBridge accepted, decoded.
-func (r *rig) events(t *testing.T) []event {
-	t.Helper()
-	var out []event
-	for _, en := range r.eb.Entries() {
-		out = append(out, decodeEvent(t, en))
-	}
-	return out
-}
-
-func decodeEvent(t *testing.T, en ebtypes.PutEventsRequestEntry) event {
-	t.Helper()
-	e := event{entry: en}
-	raw := []byte(aws.ToString(en.Detail))
-	if err := json.Unmarshal(raw, &e.detail); err != nil {
-		t.Fatalf("detail %s: %v", raw, err)
-	}
-	if err := json.Unmarshal(raw, &e.fields); err != nil {
-		t.Fatalf("detail %s: %v", raw, err)
-	}
-	return e
-}
-
-func wantEvents(t *testing.T, got []event, want ...string) {
-	t.Helper()
-	g := make([]string, len(got))
-	for i, e := range got {
-		g[i] = e.String()
-	}
-	if !slices.Equal(g, want) {
-		t.Errorf("events:\n got %q\nwant %q", g, want)
-	}
-}
-
-// snapshot returns the stored snapshot of id, or nil.
-func (r *rig) snapshot(t *testing.T, id string) *state.Snapshot {
-	t.Helper()
-	item, ok := r.db.Items(rigTable)[id]
-	if !ok {
-		return nil
-	}
-	var s state.Snapshot
-	if err := attributevalue.UnmarshalMap(item, &s); err != nil {
-		t.Fatalf("snapshot %s: %v", id, err)
-	}
-	return &s
-}
-
-// fullSession is a session with every field Glue can return set, secret
-// default arguments included.
-func fullSession(id, status string) *gluetypes.Session {
-	created := time.Date(2026, 11, 24, 11, 0, 0, 0, time.UTC)
-	return &gluetypes.Session{
-		Id: aws.String(id), Status: gluetypes.SessionStatus(status), CreatedOn: &created,
-		Description: aws.String("notebook of the data team"), Role: aws.String("arn:aws:iam::123456789012:role/GlueNotebook"),
-		Command:     &gluetypes.SessionCommand{Name: aws.String("glueetl"), PythonVersion: aws.String("3")},
-		GlueVersion: aws.String("4.0"), WorkerType: gluetypes.WorkerTypeG1x, NumberOfWorkers: aws.Int32(5),
-		MaxCapacity: aws.Float64(5), IdleTimeout: aws.Int32(60), ExecutionTime: aws.Float64(120),
-		DPUSeconds: aws.Float64(600), Progress: 0.5, SecurityConfiguration: aws.String("encrypted"),
-		ProfileName: aws.String("small"), Connections: &gluetypes.ConnectionsList{Connections: []string{"vpc-conn"}},
-		SessionType:      gluetypes.SessionTypeLivy,
-		DefaultArguments: map[string]string{"--secret-token": rigSecret, "--enable-glue-datacatalog": "true"},
-	}
-}
-
-// bare is a session with only an id and a status.
-func bare(id, status string) *gluetypes.Session {
-	return &gluetypes.Session{Id: aws.String(id), Status: gluetypes.SessionStatus(status)}
-}
 
 func keys(m map[string]any) []string {
 	return slices.Sorted(func(yield func(string) bool) {
@@ -248,22 +61,22 @@ func wantTime(t *testing.T, what string, v any, want time.Time) {
 var eventIDRe = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 func TestPollEventSchema(t *testing.T) {
-	r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
-	r.glue.put(fullSession("s-1", "READY"), nil)
-	first := r.now
-	r.poll(t, lambdaCtx(), handler.Request{})
+	tb := newTestbed(t, env("SESSION_IDS", "s-1"))
+	tb.glue.put(fullSession("s-1", "READY"), nil)
+	first := tb.now
+	tb.poll(t, lambdaCtx(), handler.Request{})
 
-	evs := r.events(t)
+	evs := tb.events(t)
 	wantEvents(t, evs, "s-1#1 Glue Session State Change null->READY")
 	if len(evs) != 1 {
 		t.FailNow()
 	}
 	e := evs[0]
-	if got := aws.ToString(e.entry.Source); got != rigSource {
-		t.Errorf("Source: got %s, want %s", got, rigSource)
+	if got := aws.ToString(e.entry.Source); got != testSource {
+		t.Errorf("Source: got %s, want %s", got, testSource)
 	}
-	if got := aws.ToString(e.entry.EventBusName); got != rigBus {
-		t.Errorf("EventBusName: got %s, want %s", got, rigBus)
+	if got := aws.ToString(e.entry.EventBusName); got != testBus {
+		t.Errorf("EventBusName: got %s, want %s", got, testBus)
 	}
 	if got, want := e.entry.Resources, []string{"arn:aws:glue:us-east-1:123456789012:session/s-1"}; !slices.Equal(got, want) {
 		t.Errorf("Resources: got %q, want %q", got, want)
@@ -312,14 +125,14 @@ func TestPollEventSchema(t *testing.T) {
 	}
 
 	// Five minutes later the session failed: a state change and an error.
-	r.advance(5 * time.Minute)
-	completed := r.now.Add(-time.Minute)
-	r.glue.update("s-1", func(s *gluetypes.Session) {
+	tb.advance(5 * time.Minute)
+	completed := tb.now.Add(-time.Minute)
+	tb.glue.update("s-1", func(s *gluetypes.Session) {
 		s.Status, s.ErrorMessage, s.CompletedOn = "FAILED", aws.String("OOM on executor 3"), &completed
 	})
-	r.eb.Reset()
-	r.poll(t, lambdaCtx(), handler.Request{})
-	evs = r.events(t)
+	tb.reset()
+	tb.poll(t, lambdaCtx(), handler.Request{})
+	evs = tb.events(t)
 	wantEvents(t, evs, "s-1#2 Glue Session State Change READY->FAILED", "s-1#3 Glue Session Error READY->FAILED")
 	for _, e := range evs {
 		t.Run(aws.ToString(e.entry.DetailType), func(t *testing.T) {
@@ -332,10 +145,10 @@ func TestPollEventSchema(t *testing.T) {
 			if got := e.fields["previousErrorMessage"]; got != nil {
 				t.Errorf("previousErrorMessage: got %v, want null", got)
 			}
-			wantTime(t, "observedAt", e.fields["observedAt"], r.now)
+			wantTime(t, "observedAt", e.fields["observedAt"], tb.now)
 			wantTime(t, "previousObservedAt", e.fields["previousObservedAt"], first)
-			if e.entry.Time == nil || !e.entry.Time.Equal(r.now) {
-				t.Errorf("Time: got %v, want %v", e.entry.Time, r.now)
+			if e.entry.Time == nil || !e.entry.Time.Equal(tb.now) {
+				t.Errorf("Time: got %v, want %v", e.entry.Time, tb.now)
 			}
 			sess, _ := e.fields["session"].(map[string]any)
 			wantTime(t, "session.completedOn", sess["completedOn"], completed)
@@ -344,16 +157,16 @@ func TestPollEventSchema(t *testing.T) {
 	if evs[0].detail.EventID == evs[1].detail.EventID {
 		t.Errorf("the two events share the eventId %s", evs[0].detail.EventID)
 	}
-	if got, want := r.snapshot(t, "s-1").ExpiresAt, completed.Add(30*24*time.Hour).Unix(); got != want {
+	if got, want := tb.snapshot(t, "s-1").ExpiresAt, completed.Add(30*24*time.Hour).Unix(); got != want {
 		t.Errorf("ExpiresAt: got %d, want CompletedOn + 30 days = %d", got, want)
 	}
 }
 
 func TestPollOmitsWhatGlueDidNotReturn(t *testing.T) {
-	r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
-	r.glue.put(bare("s-1", "PROVISIONING"), nil)
-	r.poll(t, context.Background(), handler.Request{})
-	evs := r.events(t)
+	tb := newTestbed(t, env("SESSION_IDS", "s-1"))
+	tb.glue.put(bare("s-1", "PROVISIONING"), nil)
+	tb.poll(t, context.Background(), handler.Request{})
+	evs := tb.events(t)
 	if len(evs) != 1 {
 		t.Fatalf("got %d events, want 1", len(evs))
 	}
@@ -381,15 +194,15 @@ func TestPollSeverity(t *testing.T) {
 		{"error in TIMEOUT", "TIMEOUT", "idle", []string{"Glue Session State Change WARN", "Glue Session Error ERROR"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+			tb := newTestbed(t, env("SESSION_IDS", "s-1"))
 			s := bare("s-1", tc.status)
 			if tc.err != "" {
 				s.ErrorMessage = aws.String(tc.err)
 			}
-			r.glue.put(s, nil)
-			r.poll(t, context.Background(), handler.Request{})
+			tb.glue.put(s, nil)
+			tb.poll(t, context.Background(), handler.Request{})
 			var got []string
-			for _, e := range r.events(t) {
+			for _, e := range tb.events(t) {
 				got = append(got, aws.ToString(e.entry.DetailType)+" "+e.detail.Severity)
 			}
 			if !slices.Equal(got, tc.want) {
@@ -400,19 +213,19 @@ func TestPollSeverity(t *testing.T) {
 }
 
 func TestPollDeletion(t *testing.T) {
-	r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
-	r.glue.put(fullSession("s-1", "READY"), nil)
-	first := r.now
-	r.poll(t, lambdaCtx(), handler.Request{})
+	tb := newTestbed(t, env("SESSION_IDS", "s-1"))
+	tb.glue.put(fullSession("s-1", "READY"), nil)
+	first := tb.now
+	tb.poll(t, lambdaCtx(), handler.Request{})
 
-	r.glue.remove("s-1")
-	r.advance(time.Minute)
-	r.reset()
-	res := r.poll(t, lambdaCtx(), handler.Request{})
+	tb.glue.remove("s-1")
+	tb.advance(time.Minute)
+	tb.reset()
+	res := tb.poll(t, lambdaCtx(), handler.Request{})
 	if len(res.NotFound) != 0 {
 		t.Errorf("notFound: got %q, want none (the session has a snapshot)", res.NotFound)
 	}
-	evs := r.events(t)
+	evs := tb.events(t)
 	wantEvents(t, evs, "s-1#2 Glue Session Deleted READY->null")
 	if len(evs) == 1 {
 		e := evs[0]
@@ -426,19 +239,19 @@ func TestPollDeletion(t *testing.T) {
 			t.Errorf("Resources: got %q, want %q", got, want)
 		}
 	}
-	snap := r.snapshot(t, "s-1")
-	if !snap.Deleted || snap.ExpiresAt != r.now.Add(30*24*time.Hour).Unix() {
-		t.Errorf("snapshot: got deleted %v, expires %d, want deleted, expiring 30 days after %v", snap.Deleted, snap.ExpiresAt, r.now)
+	snap := tb.snapshot(t, "s-1")
+	if !snap.Deleted || snap.ExpiresAt != tb.now.Add(30*24*time.Hour).Unix() {
+		t.Errorf("snapshot: got deleted %v, expires %d, want deleted, expiring 30 days after %v", snap.Deleted, snap.ExpiresAt, tb.now)
 	}
 
-	r.advance(time.Minute)
-	r.reset()
-	gets := r.glue.getCalls("s-1")
-	res = r.poll(t, lambdaCtx(), handler.Request{})
-	if n := len(r.eb.Entries()); n != 0 || r.writes() != 0 || r.eb.Calls() != 0 {
-		t.Errorf("after the deletion: got %d events, %d writes, %d PutEvents calls, want none", n, r.writes(), r.eb.Calls())
+	tb.advance(time.Minute)
+	tb.reset()
+	gets := tb.glue.getCalls("s-1")
+	res = tb.poll(t, lambdaCtx(), handler.Request{})
+	if n := len(tb.events(t)); n != 0 || tb.writes() != 0 || tb.ebCalls() != 0 {
+		t.Errorf("after the deletion: got %d events, %d writes, %d PutEvents calls, want none", n, tb.writes(), tb.ebCalls())
 	}
-	if got := r.glue.getCalls("s-1"); got != gets {
+	if got := tb.glue.getCalls("s-1"); got != gets {
 		t.Errorf("GetSession of a deleted session: got %d calls, want %d (not polled again)", got, gets)
 	}
 	if res.Polled != 0 || len(res.NotFound) != 0 {
@@ -449,27 +262,27 @@ func TestPollDeletion(t *testing.T) {
 func TestPollFinishedNotPolledAgain(t *testing.T) {
 	for _, status := range []string{"FAILED", "TIMEOUT", "STOPPED"} {
 		t.Run(status, func(t *testing.T) {
-			r := newRig(t, map[string]string{"SESSION_IDS": "s-1,s-2"})
-			r.glue.put(bare("s-1", "READY"), nil)
-			r.glue.put(bare("s-2", "READY"), nil)
-			r.poll(t, context.Background(), handler.Request{})
-			r.glue.update("s-1", func(s *gluetypes.Session) { s.Status = gluetypes.SessionStatus(status) })
-			r.advance(time.Minute)
-			r.poll(t, context.Background(), handler.Request{})
-			if got, want := r.snapshot(t, "s-1").ExpiresAt, r.now.Add(30*24*time.Hour).Unix(); got != want {
+			tb := newTestbed(t, env("SESSION_IDS", "s-1,s-2"))
+			tb.glue.put(bare("s-1", "READY"), nil)
+			tb.glue.put(bare("s-2", "READY"), nil)
+			tb.poll(t, context.Background(), handler.Request{})
+			tb.glue.update("s-1", func(s *gluetypes.Session) { s.Status = gluetypes.SessionStatus(status) })
+			tb.advance(time.Minute)
+			tb.poll(t, context.Background(), handler.Request{})
+			if got, want := tb.snapshot(t, "s-1").ExpiresAt, tb.now.Add(30*24*time.Hour).Unix(); got != want {
 				t.Errorf("ExpiresAt without CompletedOn: got %d, want first observed + 30 days = %d", got, want)
 			}
 			for range 3 {
-				r.advance(time.Minute)
-				res := r.poll(t, context.Background(), handler.Request{})
+				tb.advance(time.Minute)
+				res := tb.poll(t, context.Background(), handler.Request{})
 				if res.Polled != 1 {
 					t.Errorf("polled: got %d, want 1 (s-2 only)", res.Polled)
 				}
 			}
-			if got := r.glue.getCalls("s-1"); got != 2 {
+			if got := tb.glue.getCalls("s-1"); got != 2 {
 				t.Errorf("GetSession s-1: got %d calls, want 2", got)
 			}
-			if got := r.glue.getCalls("s-2"); got != 5 {
+			if got := tb.glue.getCalls("s-2"); got != 5 {
 				t.Errorf("GetSession s-2: got %d calls, want 5", got)
 			}
 		})
@@ -477,19 +290,19 @@ func TestPollFinishedNotPolledAgain(t *testing.T) {
 }
 
 func TestPollQuietRunDoesNothing(t *testing.T) {
-	r := newRig(t, map[string]string{"SESSION_IDS": "s-1,s-2"})
-	r.glue.put(fullSession("s-1", "READY"), nil)
+	tb := newTestbed(t, env("SESSION_IDS", "s-1,s-2"))
+	tb.glue.put(fullSession("s-1", "READY"), nil)
 	s2 := bare("s-2", "READY")
 	s2.ErrorMessage = aws.String("warning: slow")
-	r.glue.put(s2, nil)
-	r.poll(t, context.Background(), handler.Request{})
-	r.reset()
-	r.advance(time.Minute)
+	tb.glue.put(s2, nil)
+	tb.poll(t, context.Background(), handler.Request{})
+	tb.reset()
+	tb.advance(time.Minute)
 	// Fields other than the status and the error change without an event.
-	r.glue.update("s-1", func(s *gluetypes.Session) { s.Progress, s.ExecutionTime = 0.9, aws.Float64(999) })
-	res := r.poll(t, context.Background(), handler.Request{})
-	if r.writes() != 0 || r.eb.Calls() != 0 {
-		t.Errorf("quiet run: got %v DynamoDB calls and %d PutEvents calls, want no write and no PutEvents", r.db.Calls(), r.eb.Calls())
+	tb.glue.update("s-1", func(s *gluetypes.Session) { s.Progress, s.ExecutionTime = 0.9, aws.Float64(999) })
+	res := tb.poll(t, context.Background(), handler.Request{})
+	if tb.writes() != 0 || tb.ebCalls() != 0 {
+		t.Errorf("quiet run: got %v DynamoDB calls and %d PutEvents calls, want no write and no PutEvents", tb.dbCalls(), tb.ebCalls())
 	}
 	if res.Polled != 2 || res.Published != 0 || res.Changed != 0 {
 		t.Errorf("result: got %+v, want 2 polled, nothing published or changed", res)
@@ -499,32 +312,31 @@ func TestPollQuietRunDoesNothing(t *testing.T) {
 func TestPollBatching(t *testing.T) {
 	t.Run("by count", func(t *testing.T) {
 		ids := manyIDs(25, "s-")
-		r := newRig(t, map[string]string{"SESSION_IDS": strings.Join(ids, ",")})
+		tb := newTestbed(t, env("SESSION_IDS", strings.Join(ids, ",")))
 		for _, id := range ids {
-			r.glue.put(bare(id, "READY"), nil)
+			tb.glue.put(bare(id, "READY"), nil)
 		}
-		res := r.poll(t, lambdaCtx(), handler.Request{})
-		if got, want := r.batchSizes(), []int{5, 10, 10}; !slices.Equal(got, want) {
+		res := tb.poll(t, lambdaCtx(), handler.Request{})
+		if got, want := tb.batchSizes(), []int{5, 10, 10}; !slices.Equal(got, want) {
 			t.Errorf("PutEvents batches: got %v, want %v", got, want)
 		}
-		if res.Published != 25 || len(r.eb.Entries()) != 25 {
-			t.Errorf("published: got %d (%d accepted), want 25", res.Published, len(r.eb.Entries()))
+		if res.Published != 25 || len(tb.events(t)) != 25 {
+			t.Errorf("published: got %d (%d accepted), want 25", res.Published, len(tb.events(t)))
 		}
 	})
 	t.Run("by size", func(t *testing.T) {
 		ids := manyIDs(7, "s-")
-		r := newRig(t, map[string]string{"SESSION_IDS": strings.Join(ids, ",")})
+		tb := newTestbed(t, env("SESSION_IDS", strings.Join(ids, ",")))
 		for _, id := range ids {
 			s := fullSession(id, "READY")
 			s.Description = aws.String(strings.Repeat("d", 100_000))
-			r.glue.put(s, nil)
+			tb.glue.put(s, nil)
 		}
-		res := r.poll(t, lambdaCtx(), handler.Request{})
-		if got, want := r.batchSizes(), []int{1, 2, 2, 2}; !slices.Equal(got, want) {
+		res := tb.poll(t, lambdaCtx(), handler.Request{})
+		if got, want := tb.batchSizes(), []int{1, 2, 2, 2}; !slices.Equal(got, want) {
 			t.Errorf("PutEvents batches: got %v, want %v", got, want)
 		}
-		r.mu.Lock()
-		for i, b := range r.batches {
+		for i, b := range tb.bus.calls() {
 			size := 0
 			for _, en := range b {
 				size += fakeaws.EntrySize(en)
@@ -533,11 +345,10 @@ func TestPollBatching(t *testing.T) {
 				t.Errorf("batch %d: %d bytes, over %d", i, size, fakeaws.MaxRequestSize)
 			}
 		}
-		r.mu.Unlock()
-		if res.Published != 7 || len(r.eb.Entries()) != 7 {
-			t.Errorf("published: got %d (%d accepted), want 7", res.Published, len(r.eb.Entries()))
+		if res.Published != 7 || len(tb.events(t)) != 7 {
+			t.Errorf("published: got %d (%d accepted), want 7", res.Published, len(tb.events(t)))
 		}
-		for _, e := range r.events(t) {
+		for _, e := range tb.events(t) {
 			if e.detail.Truncated {
 				t.Errorf("%s: truncated, want whole (it fits)", e)
 			}
@@ -546,7 +357,7 @@ func TestPollBatching(t *testing.T) {
 }
 
 func TestPollTruncation(t *testing.T) {
-	r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+	tb := newTestbed(t, env("SESSION_IDS", "s-1"))
 	// Multibyte runes, and characters JSON escapes (quotes, newlines,
 	// control characters) so the encoded size exceeds the raw one.
 	unit := "é日本\"\n\x01🙂 "
@@ -554,12 +365,13 @@ func TestPollTruncation(t *testing.T) {
 	s := fullSession("s-1", "FAILED")
 	s.ErrorMessage = aws.String(errMsg)
 	s.Description = aws.String(strings.Repeat("ü", 100_000))
-	r.glue.put(s, nil)
-	res := r.poll(t, lambdaCtx(), handler.Request{})
+	tb.glue.put(s, nil)
+	res := tb.poll(t, lambdaCtx(), handler.Request{})
 	if res.Published != 2 {
 		t.Fatalf("published: got %d, want 2 (the fake refuses an oversize entry)", res.Published)
 	}
-	for _, en := range r.eb.Entries() {
+	for _, e := range tb.events(t) {
+		en := e.entry
 		t.Run(aws.ToString(en.DetailType), func(t *testing.T) {
 			if size := fakeaws.EntrySize(en); size > fakeaws.MaxRequestSize {
 				t.Errorf("entry size: got %d, want at most %d", size, fakeaws.MaxRequestSize)
@@ -585,13 +397,13 @@ func TestPollTruncation(t *testing.T) {
 
 func TestPollEntryFailures(t *testing.T) {
 	t.Run("retryable failure retried in the run", func(t *testing.T) {
-		r := newRig(t, map[string]string{"SESSION_IDS": "s-1,s-2,s-3"})
+		tb := newTestbed(t, env("SESSION_IDS", "s-1,s-2,s-3"))
 		for _, id := range []string{"s-1", "s-2", "s-3"} {
-			r.glue.put(bare(id, "READY"), nil)
+			tb.glue.put(bare(id, "READY"), nil)
 		}
 		var mu sync.Mutex
 		failed := 0
-		r.eb.EntryFail = func(_ int, e ebtypes.PutEventsRequestEntry) (string, string) {
+		tb.bus.failEntries(func(_ int, e ebtypes.PutEventsRequestEntry) (string, string) {
 			mu.Lock()
 			defer mu.Unlock()
 			if strings.Contains(aws.ToString(e.Detail), `"sessionId":"s-2"`) && failed < 2 {
@@ -599,48 +411,48 @@ func TestPollEntryFailures(t *testing.T) {
 				return "ThrottlingException", "Rate exceeded"
 			}
 			return "", ""
-		}
-		res := r.poll(t, context.Background(), handler.Request{})
+		})
+		res := tb.poll(t, context.Background(), handler.Request{})
 		if res.Published != 3 || res.Pending != 0 {
 			t.Errorf("result: got %d published, %d pending, want 3 and 0", res.Published, res.Pending)
 		}
-		if got, want := r.batchSizes(), []int{1, 1, 3}; !slices.Equal(got, want) {
+		if got, want := tb.batchSizes(), []int{1, 1, 3}; !slices.Equal(got, want) {
 			t.Errorf("PutEvents batches: got %v, want %v", got, want)
 		}
-		wantEvents(t, r.events(t), "s-1#1 Glue Session State Change null->READY", "s-3#1 Glue Session State Change null->READY",
+		wantEvents(t, tb.events(t), "s-1#1 Glue Session State Change null->READY", "s-3#1 Glue Session State Change null->READY",
 			"s-2#1 Glue Session State Change null->READY")
-		if p := r.snapshot(t, "s-2").Pending; len(p) != 0 {
+		if p := tb.snapshot(t, "s-2").Pending; len(p) != 0 {
 			t.Errorf("s-2 pending: got %d events, want none", len(p))
 		}
 	})
 
 	t.Run("non-retryable failure waits for the next run", func(t *testing.T) {
-		r := newRig(t, map[string]string{"SESSION_IDS": "s-1,s-2,s-3"})
+		tb := newTestbed(t, env("SESSION_IDS", "s-1,s-2,s-3"))
 		for _, id := range []string{"s-1", "s-2", "s-3"} {
-			r.glue.put(bare(id, "READY"), nil)
+			tb.glue.put(bare(id, "READY"), nil)
 		}
 		var attempted []string
-		r.eb.EntryFail = func(_ int, e ebtypes.PutEventsRequestEntry) (string, string) {
+		tb.bus.failEntries(func(_ int, e ebtypes.PutEventsRequestEntry) (string, string) {
 			if strings.Contains(aws.ToString(e.Detail), `"sessionId":"s-2"`) {
 				attempted = append(attempted, aws.ToString(e.Detail))
 				return "AccessDeniedException", "not authorized"
 			}
 			return "", ""
+		})
+		first := tb.now
+		res := tb.poll(t, context.Background(), handler.Request{})
+		if res.Published != 2 || res.Pending != 1 || tb.ebCalls() != 1 {
+			t.Errorf("result: got %d published, %d pending in %d calls, want 2 and 1 in 1 call", res.Published, res.Pending, tb.ebCalls())
 		}
-		first := r.now
-		res := r.poll(t, context.Background(), handler.Request{})
-		if res.Published != 2 || res.Pending != 1 || r.eb.Calls() != 1 {
-			t.Errorf("result: got %d published, %d pending in %d calls, want 2 and 1 in 1 call", res.Published, res.Pending, r.eb.Calls())
-		}
-		if p := r.snapshot(t, "s-2").Pending; len(p) != 1 {
+		if p := tb.snapshot(t, "s-2").Pending; len(p) != 1 {
 			t.Fatalf("s-2 pending: got %d events, want 1", len(p))
 		}
 
-		r.eb.EntryFail = nil
-		r.reset()
-		r.advance(time.Minute)
-		res = r.poll(t, context.Background(), handler.Request{})
-		evs := r.events(t)
+		tb.bus.failEntries(nil)
+		tb.reset()
+		tb.advance(time.Minute)
+		res = tb.poll(t, context.Background(), handler.Request{})
+		evs := tb.events(t)
 		wantEvents(t, evs, "s-2#1 Glue Session State Change null->READY")
 		if res.Published != 1 || res.Pending != 0 {
 			t.Errorf("second run: got %d published, %d pending, want 1 and 0", res.Published, res.Pending)
@@ -653,43 +465,41 @@ func TestPollEntryFailures(t *testing.T) {
 				t.Errorf("Time: got %v, want the observation time %v", evs[0].entry.Time, first)
 			}
 		}
-		if p := r.snapshot(t, "s-2").Pending; len(p) != 0 {
+		if p := tb.snapshot(t, "s-2").Pending; len(p) != 0 {
 			t.Errorf("s-2 pending after publishing: got %d events, want none", len(p))
 		}
 
-		r.reset()
-		r.poll(t, context.Background(), handler.Request{})
-		if r.writes() != 0 || r.eb.Calls() != 0 {
-			t.Errorf("third run: got %v and %d PutEvents calls, want no write, no PutEvents", r.db.Calls(), r.eb.Calls())
+		tb.reset()
+		tb.poll(t, context.Background(), handler.Request{})
+		if tb.writes() != 0 || tb.ebCalls() != 0 {
+			t.Errorf("third run: got %v and %d PutEvents calls, want no write, no PutEvents", tb.dbCalls(), tb.ebCalls())
 		}
 	})
 }
 
 func TestPollPutEventsOutage(t *testing.T) {
-	r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
-	r.glue.put(bare("s-1", "READY"), nil)
-	r.ebFail = &smithy.GenericAPIError{Code: "InternalException", Message: "EventBridge is down"}
-	out, err := r.h.Invoke(context.Background(), []byte(`{}`))
+	tb := newTestbed(t, env("SESSION_IDS", "s-1"))
+	tb.glue.put(bare("s-1", "READY"), nil)
+	tb.bus.failWith(&smithy.GenericAPIError{Code: "InternalException", Message: "EventBridge is down"})
+	out, err := tb.h.Invoke(context.Background(), []byte(`{}`))
 	if err == nil {
 		t.Fatalf("got %s, want an error (nothing could be published)", out)
 	}
 	if !strings.Contains(err.Error(), "EventBridge is down") {
 		t.Errorf("got %v, want the cause", err)
 	}
-	snap := r.snapshot(t, "s-1")
+	snap := tb.snapshot(t, "s-1")
 	if snap == nil || len(snap.Pending) != 1 {
 		t.Fatalf("snapshot: got %+v, want one pending event", snap)
 	}
-	r.mu.Lock()
-	attempted := decodeEvent(t, r.batches[0][0])
-	r.mu.Unlock()
+	attempted := tb.attempts(t)[0]
 
-	r.ebFail = nil
-	r.glue.update("s-1", func(s *gluetypes.Session) { s.Status = "STOPPING" })
-	r.advance(time.Minute)
-	r.reset()
-	res := r.poll(t, context.Background(), handler.Request{})
-	evs := r.events(t)
+	tb.bus.failWith(nil)
+	tb.glue.update("s-1", func(s *gluetypes.Session) { s.Status = "STOPPING" })
+	tb.advance(time.Minute)
+	tb.reset()
+	res := tb.poll(t, context.Background(), handler.Request{})
+	evs := tb.events(t)
 	wantEvents(t, evs, "s-1#1 Glue Session State Change null->READY", "s-1#2 Glue Session State Change READY->STOPPING")
 	if len(evs) == 2 && evs[0].detail.EventID != attempted.detail.EventID {
 		t.Errorf("eventId of the late event: got %s, want %s", evs[0].detail.EventID, attempted.detail.EventID)
@@ -700,9 +510,9 @@ func TestPollPutEventsOutage(t *testing.T) {
 }
 
 func TestPollEventIDStable(t *testing.T) {
-	dryRun := func(t *testing.T, r *rig) []handler.DryRunEvent {
+	dryRun := func(t *testing.T, tb *testbed) []handler.DryRunEvent {
 		t.Helper()
-		res := r.poll(t, context.Background(), handler.Request{DryRun: true})
+		res := tb.poll(t, context.Background(), handler.Request{DryRun: true})
 		if res.Events == nil {
 			t.Fatal("dry run: got no events list")
 		}
@@ -718,40 +528,40 @@ func TestPollEventIDStable(t *testing.T) {
 	}
 
 	t.Run("two dry runs and the real run agree", func(t *testing.T) {
-		r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
-		r.glue.put(bare("s-1", "READY"), nil)
-		a := dryRun(t, r)
-		r.advance(time.Second)
-		b := dryRun(t, r)
+		tb := newTestbed(t, env("SESSION_IDS", "s-1"))
+		tb.glue.put(bare("s-1", "READY"), nil)
+		a := dryRun(t, tb)
+		tb.advance(time.Second)
+		b := dryRun(t, tb)
 		if len(a) != 1 || len(b) != 1 || idOf(t, a[0]) != idOf(t, b[0]) {
 			t.Fatalf("dry runs: got %s and %s, want one event with the same id", a, b)
 		}
-		r.poll(t, context.Background(), handler.Request{})
-		if evs := r.events(t); len(evs) != 1 || evs[0].detail.EventID != idOf(t, a[0]) {
+		tb.poll(t, context.Background(), handler.Request{})
+		if evs := tb.events(t); len(evs) != 1 || evs[0].detail.EventID != idOf(t, a[0]) {
 			t.Errorf("published %v, want the dry run's eventId %s", evs, idOf(t, a[0]))
 		}
 	})
 
 	t.Run("replay after a crash before saving", func(t *testing.T) {
-		r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
-		r.glue.put(bare("s-1", "READY"), nil)
-		r.poll(t, context.Background(), handler.Request{})
-		r.glue.update("s-1", func(s *gluetypes.Session) { s.Status = "STOPPING" })
-		r.eb.Reset()
-		r.db.Fail = func(op string, _ any) error {
+		tb := newTestbed(t, env("SESSION_IDS", "s-1"))
+		tb.glue.put(bare("s-1", "READY"), nil)
+		tb.poll(t, context.Background(), handler.Request{})
+		tb.glue.update("s-1", func(s *gluetypes.Session) { s.Status = "STOPPING" })
+		tb.reset()
+		tb.db.Fail = func(op string, _ any) error {
 			if op == "PutItem" {
 				return errors.New("the function timed out")
 			}
 			return nil
 		}
-		r.advance(time.Minute)
-		if _, err := r.h.Poll(context.Background(), handler.Request{}); err == nil {
+		tb.advance(time.Minute)
+		if _, err := tb.h.Poll(context.Background(), handler.Request{}); err == nil {
 			t.Error("got no error, want the failed save reported")
 		}
-		r.db.Fail = nil
-		r.advance(time.Minute)
-		r.poll(t, context.Background(), handler.Request{})
-		evs := r.events(t)
+		tb.db.Fail = nil
+		tb.advance(time.Minute)
+		tb.poll(t, context.Background(), handler.Request{})
+		evs := tb.events(t)
 		wantEvents(t, evs, "s-1#2 Glue Session State Change READY->STOPPING", "s-1#2 Glue Session State Change READY->STOPPING")
 		if len(evs) == 2 && evs[0].detail.EventID != evs[1].detail.EventID {
 			t.Errorf("eventIds: got %s then %s, want the same", evs[0].detail.EventID, evs[1].detail.EventID)
@@ -759,14 +569,14 @@ func TestPollEventIDStable(t *testing.T) {
 	})
 
 	t.Run("different change, different id", func(t *testing.T) {
-		r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
-		r.glue.put(bare("s-1", "READY"), nil)
-		r.poll(t, context.Background(), handler.Request{})
-		first := r.events(t)[0].detail.EventID
+		tb := newTestbed(t, env("SESSION_IDS", "s-1"))
+		tb.glue.put(bare("s-1", "READY"), nil)
+		tb.poll(t, context.Background(), handler.Request{})
+		first := tb.events(t)[0].detail.EventID
 		seen := map[string]string{first: "READY"}
 		for _, status := range []string{"STOPPING", "STOPPED", "FAILED", "RESIZING"} {
-			r.glue.update("s-1", func(s *gluetypes.Session) { s.Status = gluetypes.SessionStatus(status) })
-			evs := dryRun(t, r)
+			tb.glue.update("s-1", func(s *gluetypes.Session) { s.Status = gluetypes.SessionStatus(status) })
+			evs := dryRun(t, tb)
 			if len(evs) != 1 {
 				t.Fatalf("%s: got %d events, want 1", status, len(evs))
 			}
@@ -776,10 +586,10 @@ func TestPollEventIDStable(t *testing.T) {
 			}
 			seen[id] = status
 		}
-		r.glue.update("s-1", func(s *gluetypes.Session) { s.Status, s.ErrorMessage = "READY", aws.String("x") })
+		tb.glue.update("s-1", func(s *gluetypes.Session) { s.Status, s.ErrorMessage = "READY", aws.String("x") })
 		for _, msg := range []string{"y", "z"} {
-			r.glue.update("s-1", func(s *gluetypes.Session) { s.ErrorMessage = aws.String(msg) })
-			evs := dryRun(t, r)
+			tb.glue.update("s-1", func(s *gluetypes.Session) { s.ErrorMessage = aws.String(msg) })
+			evs := dryRun(t, tb)
 			if len(evs) != 1 {
 				t.Fatalf("error %s: got %d events, want 1", msg, len(evs))
 			}
@@ -793,12 +603,12 @@ func TestPollEventIDStable(t *testing.T) {
 }
 
 func TestPollDryRun(t *testing.T) {
-	r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
-	r.glue.put(fullSession("s-1", "READY"), nil)
-	r.glue.put(bare("s-2", "FAILED"), nil)
-	res := r.poll(t, lambdaCtx(), handler.Request{DryRun: true, Track: []string{"s-2"}, SessionIDs: []string{"s-404"}})
-	if r.writes() != 0 || r.eb.Calls() != 0 || len(r.db.Items(rigTable)) != 0 {
-		t.Errorf("dry run: got %v, %d PutEvents calls, %d items, want no write, no PutEvents", r.db.Calls(), r.eb.Calls(), len(r.db.Items(rigTable)))
+	tb := newTestbed(t, env("SESSION_IDS", "s-1"))
+	tb.glue.put(fullSession("s-1", "READY"), nil)
+	tb.glue.put(bare("s-2", "FAILED"), nil)
+	res := tb.poll(t, lambdaCtx(), handler.Request{DryRun: true, Track: []string{"s-2"}, SessionIDs: []string{"s-404"}})
+	if tb.writes() != 0 || tb.ebCalls() != 0 || len(tb.items(t)) != 0 {
+		t.Errorf("dry run: got %v, %d PutEvents calls, %d items, want no write, no PutEvents", tb.dbCalls(), tb.ebCalls(), len(tb.items(t)))
 	}
 	if !res.DryRun || res.Events == nil {
 		t.Fatalf("result: got %+v, want a dry run with events", res)
@@ -833,28 +643,28 @@ func TestPollDryRun(t *testing.T) {
 	}
 
 	t.Run("earlier unpublished events included", func(t *testing.T) {
-		r.ebFail = errors.New("down")
-		if _, err := r.h.Poll(context.Background(), handler.Request{}); err == nil {
+		tb.bus.failWith(errors.New("down"))
+		if _, err := tb.h.Poll(context.Background(), handler.Request{}); err == nil {
 			t.Fatal("got no error, want the outage")
 		}
-		r.ebFail = nil
-		r.glue.update("s-1", func(s *gluetypes.Session) { s.Status = "STOPPING" })
-		r.reset()
-		res := r.poll(t, context.Background(), handler.Request{DryRun: true})
+		tb.bus.failWith(nil)
+		tb.glue.update("s-1", func(s *gluetypes.Session) { s.Status = "STOPPING" })
+		tb.reset()
+		res := tb.poll(t, context.Background(), handler.Request{DryRun: true})
 		if res.Events == nil || len(*res.Events) != 2 {
 			t.Fatalf("events: got %v, want the pending one and the new one", res.Events)
 		}
-		if r.writes() != 0 || r.eb.Calls() != 0 {
-			t.Errorf("dry run: got %v and %d PutEvents calls, want none", r.db.Calls(), r.eb.Calls())
+		if tb.writes() != 0 || tb.ebCalls() != 0 {
+			t.Errorf("dry run: got %v and %d PutEvents calls, want none", tb.dbCalls(), tb.ebCalls())
 		}
 	})
 }
 
 func TestPollResultJSON(t *testing.T) {
-	r := newRig(t, nil)
+	tb := newTestbed(t)
 	for _, payload := range [][]byte{nil, []byte(""), []byte("{}")} {
 		t.Run(fmt.Sprintf("%q", payload), func(t *testing.T) {
-			out, err := r.h.Invoke(context.Background(), payload)
+			out, err := tb.h.Invoke(context.Background(), payload)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -869,7 +679,7 @@ func TestPollResultJSON(t *testing.T) {
 		})
 	}
 	t.Run("dry run with nothing to publish", func(t *testing.T) {
-		out, err := r.h.Invoke(context.Background(), []byte(`{"dryRun": true}`))
+		out, err := tb.h.Invoke(context.Background(), []byte(`{"dryRun": true}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -880,9 +690,9 @@ func TestPollResultJSON(t *testing.T) {
 }
 
 func TestPollEmptyPayload(t *testing.T) {
-	r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
-	r.glue.put(bare("s-1", "READY"), nil)
-	out, err := r.h.Invoke(lambdaCtx(), nil)
+	tb := newTestbed(t, env("SESSION_IDS", "s-1"))
+	tb.glue.put(bare("s-1", "READY"), nil)
+	out, err := tb.h.Invoke(lambdaCtx(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -896,45 +706,40 @@ func TestPollEmptyPayload(t *testing.T) {
 }
 
 func TestPollRejectedInput(t *testing.T) {
-	r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
-	r.glue.put(bare("s-1", "READY"), nil)
-	_, err := r.h.Invoke(context.Background(), []byte(`{"track": ["s-2"], "sessionIDs": ["s-1"]}`))
+	tb := newTestbed(t, env("SESSION_IDS", "s-1"))
+	tb.glue.put(bare("s-1", "READY"), nil)
+	_, err := tb.h.Invoke(context.Background(), []byte(`{"track": ["s-2"], "sessionIDs": ["s-1"]}`))
 	var inputErr *handler.InputError
 	if !errors.As(err, &inputErr) {
 		t.Fatalf("got %v, want an InputError", err)
 	}
-	if len(r.db.Calls()) != 0 || r.eb.Calls() != 0 || r.glue.totalGets() != 0 {
-		t.Errorf("got %v, %d PutEvents, %d GetSession calls, want none", r.db.Calls(), r.eb.Calls(), r.glue.totalGets())
+	if len(tb.dbCalls()) != 0 || tb.ebCalls() != 0 || tb.glue.totalGets() != 0 {
+		t.Errorf("got %v, %d PutEvents, %d GetSession calls, want none", tb.dbCalls(), tb.ebCalls(), tb.glue.totalGets())
 	}
 }
 
 func TestPollNotFound(t *testing.T) {
-	r := newRig(t, nil)
-	res := r.poll(t, context.Background(), handler.Request{SessionIDs: []string{"s-404", "s-405"}})
+	tb := newTestbed(t)
+	res := tb.poll(t, context.Background(), handler.Request{SessionIDs: []string{"s-404", "s-405"}})
 	slices.Sort(res.NotFound)
 	if !slices.Equal(res.NotFound, []string{"s-404", "s-405"}) || res.Polled != 2 {
 		t.Errorf("result: got %+v, want 2 polled, both not found", res)
 	}
-	if r.writes() != 0 || r.eb.Calls() != 0 {
-		t.Errorf("got %v and %d PutEvents calls, want no write, no PutEvents", r.db.Calls(), r.eb.Calls())
+	if tb.writes() != 0 || tb.ebCalls() != 0 {
+		t.Errorf("got %v and %d PutEvents calls, want no write, no PutEvents", tb.dbCalls(), tb.ebCalls())
 	}
 }
 
 func TestPollTrackUntrack(t *testing.T) {
-	r := newRig(t, nil)
-	store := state.NewStore(r.db, rigTable)
+	tb := newTestbed(t)
 	tracked := func(t *testing.T) []string {
 		t.Helper()
-		ids, err := store.Tracked(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ids
+		return tb.registry(t).Tracked
 	}
-	r.glue.put(bare("s-3", "READY"), nil)
-	r.glue.put(bare("s-4", "READY"), nil)
+	tb.glue.put(bare("s-3", "READY"), nil)
+	tb.glue.put(bare("s-4", "READY"), nil)
 
-	res := r.poll(t, context.Background(), handler.Request{Track: []string{"s-3", "s-4"}})
+	res := tb.poll(t, context.Background(), handler.Request{Track: []string{"s-3", "s-4"}})
 	if got := tracked(t); !slices.Equal(got, []string{"s-3", "s-4"}) {
 		t.Errorf("registry: got %q, want [s-3 s-4]", got)
 	}
@@ -942,163 +747,163 @@ func TestPollTrackUntrack(t *testing.T) {
 		t.Errorf("first run: got %+v, want 2 watched, 2 published", res)
 	}
 
-	r.advance(time.Minute)
-	r.poll(t, context.Background(), handler.Request{})
-	if r.glue.getCalls("s-3") != 2 || r.glue.getCalls("s-4") != 2 {
-		t.Errorf("GetSession: got %v, want both tracked sessions polled again", r.glue.gets)
+	tb.advance(time.Minute)
+	tb.poll(t, context.Background(), handler.Request{})
+	if tb.glue.getCalls("s-3") != 2 || tb.glue.getCalls("s-4") != 2 {
+		t.Errorf("GetSession: got %v, want both tracked sessions polled again", tb.glue.gets)
 	}
 
-	r.advance(time.Minute)
-	res = r.poll(t, context.Background(), handler.Request{Untrack: []string{"s-3"}})
+	tb.advance(time.Minute)
+	res = tb.poll(t, context.Background(), handler.Request{Untrack: []string{"s-3"}})
 	if got := tracked(t); !slices.Equal(got, []string{"s-4"}) {
 		t.Errorf("registry: got %q, want [s-4]", got)
 	}
-	if r.glue.getCalls("s-3") != 2 || res.Watched != 1 {
-		t.Errorf("after untrack: got %d GetSession s-3 calls and %d watched, want 2 and 1", r.glue.getCalls("s-3"), res.Watched)
+	if tb.glue.getCalls("s-3") != 2 || res.Watched != 1 {
+		t.Errorf("after untrack: got %d GetSession s-3 calls and %d watched, want 2 and 1", tb.glue.getCalls("s-3"), res.Watched)
 	}
 }
 
 func TestPollGlueFailures(t *testing.T) {
-	r := newRig(t, map[string]string{"SESSION_IDS": "s-1,s-2,s-3"})
+	tb := newTestbed(t, env("SESSION_IDS", "s-1,s-2,s-3"))
 	for _, id := range []string{"s-1", "s-2", "s-3"} {
-		r.glue.put(fullSession(id, "READY"), nil)
+		tb.glue.put(fullSession(id, "READY"), nil)
 	}
-	r.glue.getErr = func(id string) error {
+	tb.glue.getErr = func(id string) error {
 		if id == "s-2" {
 			return &gluetypes.AccessDeniedException{Message: aws.String("not authorized to glue:GetSession")}
 		}
 		return nil
 	}
-	res := r.poll(t, context.Background(), handler.Request{})
+	res := tb.poll(t, context.Background(), handler.Request{})
 	if res.Published != 2 || res.Polled != 2 {
 		t.Errorf("result: got %+v, want 2 polled and published", res)
 	}
 	if len(res.Errors) != 1 || res.Errors[0].SessionID != "s-2" || !strings.Contains(res.Errors[0].Error, "AccessDenied") {
 		t.Errorf("errors: got %+v, want s-2's access denied", res.Errors)
 	}
-	if r.snapshot(t, "s-2") != nil {
+	if tb.snapshot(t, "s-2") != nil {
 		t.Errorf("s-2: got a snapshot, want none")
 	}
-	if !strings.Contains(r.logs.String(), `"sessionId":"s-2"`) {
-		t.Errorf("logs: got %s, want a line about s-2", r.logs)
+	if !strings.Contains(tb.logs.String(), `"sessionId":"s-2"`) {
+		t.Errorf("logs: got %s, want a line about s-2", tb.logs)
 	}
 
 	t.Run("table unreadable", func(t *testing.T) {
 		for _, op := range []string{"BatchGetItem", "GetItem"} {
-			r.db.Fail = func(o string, _ any) error {
+			tb.db.Fail = func(o string, _ any) error {
 				if o == op {
 					return &smithy.GenericAPIError{Code: "ProvisionedThroughputExceededException", Message: "slow down"}
 				}
 				return nil
 			}
-			r.eb.Reset()
-			if _, err := r.h.Invoke(context.Background(), nil); err == nil {
+			tb.reset()
+			if _, err := tb.h.Invoke(context.Background(), nil); err == nil {
 				t.Errorf("%s failing: got no error, want the run to fail", op)
 			}
-			if r.eb.Calls() != 0 {
-				t.Errorf("%s failing: got %d PutEvents calls, want none", op, r.eb.Calls())
+			if tb.ebCalls() != 0 {
+				t.Errorf("%s failing: got %d PutEvents calls, want none", op, tb.ebCalls())
 			}
 		}
-		r.db.Fail = nil
+		tb.db.Fail = nil
 	})
 }
 
 func TestPollDiscovery(t *testing.T) {
-	r := newRig(t, map[string]string{"GLUE_REQUEST_ORIGIN": "sessionwatch-test"})
+	tb := newTestbed(t, env("GLUE_REQUEST_ORIGIN", "sessionwatch-test"))
 	for i, id := range manyIDs(5, "d-") {
 		team := "data"
 		if i%2 == 1 {
 			team = "web"
 		}
-		r.glue.put(bare(id, "READY"), map[string]string{"team": team})
+		tb.glue.put(bare(id, "READY"), map[string]string{"team": team})
 	}
 	yes := true
-	res := r.poll(t, context.Background(), handler.Request{Discover: &yes, Tags: map[string]string{"team": "data"}})
-	wantEvents(t, r.events(t), "d-0#1 Glue Session State Change null->READY", "d-2#1 Glue Session State Change null->READY",
+	res := tb.poll(t, context.Background(), handler.Request{Discover: &yes, Tags: map[string]string{"team": "data"}})
+	wantEvents(t, tb.events(t), "d-0#1 Glue Session State Change null->READY", "d-2#1 Glue Session State Change null->READY",
 		"d-4#1 Glue Session State Change null->READY")
-	if res.Polled != 3 || r.glue.totalGets() != 0 {
-		t.Errorf("got %d polled and %d GetSession calls, want 3 and none (listed sessions need no GetSession)", res.Polled, r.glue.totalGets())
+	if res.Polled != 3 || tb.glue.totalGets() != 0 {
+		t.Errorf("got %d polled and %d GetSession calls, want 3 and none (listed sessions need no GetSession)", res.Polled, tb.glue.totalGets())
 	}
-	if len(r.glue.lists) != 2 {
-		t.Errorf("ListSessions: got %d calls, want 2 pages", len(r.glue.lists))
+	if len(tb.glue.lists) != 2 {
+		t.Errorf("ListSessions: got %d calls, want 2 pages", len(tb.glue.lists))
 	}
-	for _, in := range r.glue.lists {
+	for _, in := range tb.glue.lists {
 		if in.Tags["team"] != "data" || len(in.Tags) != 1 {
 			t.Errorf("ListSessions Tags: got %v, want team=data", in.Tags)
 		}
 	}
-	for _, o := range r.glue.origins {
+	for _, o := range tb.glue.origins {
 		if o != "sessionwatch-test" {
 			t.Errorf("RequestOrigin: got %q, want sessionwatch-test", o)
 		}
 	}
 
 	t.Run("listing fails", func(t *testing.T) {
-		r.glue.listErr = func(page int) error {
+		tb.glue.listErr = func(page int) error {
 			if page == 2 {
 				return &gluetypes.InternalServiceException{Message: aws.String("oops")}
 			}
 			return nil
 		}
-		r.glue.put(bare("d-6", "READY"), map[string]string{"team": "data"})
-		r.glue.put(bare("x-1", "READY"), nil)
-		r.reset()
-		res := r.poll(t, context.Background(), handler.Request{Discover: &yes, Tags: map[string]string{"team": "data"}, SessionIDs: []string{"x-1"}})
+		tb.glue.put(bare("d-6", "READY"), map[string]string{"team": "data"})
+		tb.glue.put(bare("x-1", "READY"), nil)
+		tb.reset()
+		res := tb.poll(t, context.Background(), handler.Request{Discover: &yes, Tags: map[string]string{"team": "data"}, SessionIDs: []string{"x-1"}})
 		if len(res.Errors) != 1 || res.Errors[0].SessionID != "" || !strings.Contains(res.Errors[0].Error, "discover") {
 			t.Errorf("errors: got %+v, want one discovery error", res.Errors)
 		}
-		wantEvents(t, r.events(t), "x-1#1 Glue Session State Change null->READY")
+		wantEvents(t, tb.events(t), "x-1#1 Glue Session State Change null->READY")
 	})
 }
 
 func TestPollSecretsNeverLeave(t *testing.T) {
-	r := newRig(t, map[string]string{"SESSION_IDS": "s-1,s-2,s-3"})
+	tb := newTestbed(t, env("SESSION_IDS", "s-1,s-2,s-3"))
 	for _, id := range []string{"s-1", "s-2", "s-3"} {
 		s := fullSession(id, "READY")
 		if id == "s-2" {
 			s.Status, s.ErrorMessage = "FAILED", aws.String("job failed")
 		}
-		r.glue.put(s, nil)
+		tb.glue.put(s, nil)
 	}
-	r.glue.getErr = func(id string) error {
+	tb.glue.getErr = func(id string) error {
 		if id == "s-3" {
 			return &gluetypes.OperationTimeoutException{Message: aws.String("timed out")}
 		}
 		return nil
 	}
-	r.eb.EntryFail = func(i int, e ebtypes.PutEventsRequestEntry) (string, string) {
+	tb.bus.failEntries(func(i int, e ebtypes.PutEventsRequestEntry) (string, string) {
 		if i == 0 {
 			return "AccessDeniedException", "no"
 		}
 		return "", ""
-	}
+	})
 	var results [][]byte
 	for _, payload := range []string{`{"dryRun": true}`, `{}`, `{}`} {
-		out, err := r.h.Invoke(lambdaCtx(), []byte(payload))
+		out, err := tb.h.Invoke(lambdaCtx(), []byte(payload))
 		if err != nil {
 			t.Fatal(err)
 		}
 		results = append(results, out)
-		r.eb.EntryFail = nil
-		r.glue.update("s-1", func(s *gluetypes.Session) { s.Status = "STOPPED" })
-		r.advance(time.Minute)
+		tb.bus.failEntries(nil)
+		tb.glue.update("s-1", func(s *gluetypes.Session) { s.Status = "STOPPED" })
+		tb.advance(time.Minute)
 	}
-	if len(r.eb.Entries()) < 3 {
-		t.Fatalf("got %d events, want some to check", len(r.eb.Entries()))
+	if len(tb.events(t)) < 3 {
+		t.Fatalf("got %d events, want some to check", len(tb.events(t)))
 	}
 	check := func(what, text string) {
 		t.Helper()
-		for _, secret := range []string{rigSecret, "--secret-token", "efaultArguments"} {
+		for _, secret := range []string{testSecret, "--secret-token", "efaultArguments"} {
 			if strings.Contains(text, secret) {
 				t.Errorf("%s holds %q", what, secret)
 			}
 		}
 	}
-	for i, en := range r.eb.Entries() {
-		b, _ := json.Marshal(en)
+	for i, e := range tb.events(t) {
+		b, _ := json.Marshal(e.entry)
 		check(fmt.Sprintf("entry %d", i), string(b))
 	}
-	for id, item := range r.db.Items(rigTable) {
+	for id, item := range tb.items(t) {
 		var v any
 		if err := attributevalue.UnmarshalMap(item, &v); err != nil {
 			t.Fatal(err)
@@ -1109,21 +914,21 @@ func TestPollSecretsNeverLeave(t *testing.T) {
 	for i, out := range results {
 		check(fmt.Sprintf("result %d", i), string(out))
 	}
-	if r.logs.Len() == 0 {
+	if tb.logs.Len() == 0 {
 		t.Fatal("no log line written")
 	}
-	check("the log", r.logs.String())
+	check("the log", tb.logs.String())
 }
 
 func TestPollConcurrency(t *testing.T) {
 	ids := manyIDs(40, "s-")
-	r := newRig(t, map[string]string{"SESSION_IDS": strings.Join(ids, ","), "MAX_CONCURRENCY": "3"})
+	tb := newTestbed(t, env("SESSION_IDS", strings.Join(ids, ",")), env("MAX_CONCURRENCY", "3"))
 	for _, id := range ids {
-		r.glue.put(bare(id, "READY"), nil)
+		tb.glue.put(bare(id, "READY"), nil)
 	}
 	var mu sync.Mutex
 	inFlight, most := 0, 0
-	r.glue.getErr = func(string) error {
+	tb.glue.getErr = func(string) error {
 		mu.Lock()
 		inFlight++
 		most = max(most, inFlight)
@@ -1134,7 +939,7 @@ func TestPollConcurrency(t *testing.T) {
 		mu.Unlock()
 		return nil
 	}
-	res := r.poll(t, context.Background(), handler.Request{})
+	res := tb.poll(t, context.Background(), handler.Request{})
 	if res.Published != 40 {
 		t.Errorf("published: got %d, want 40", res.Published)
 	}
@@ -1149,42 +954,41 @@ func TestPollConcurrency(t *testing.T) {
 // change whose publication failed is still published later even if the
 // session has moved on in the meantime."
 func TestPollItemFits(t *testing.T) {
-	r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+	tb := newTestbed(t, env("SESSION_IDS", "s-1"))
 	s := bare("s-1", "FAILED")
 	s.ErrorMessage = aws.String(strings.Repeat("x", 150_000))
-	r.glue.put(s, nil)
-	r.ebFail = errors.New("down")
-	_, err := r.h.Poll(context.Background(), handler.Request{})
+	tb.glue.put(s, nil)
+	tb.bus.failWith(errors.New("down"))
+	_, err := tb.h.Poll(context.Background(), handler.Request{})
 	if err == nil {
 		t.Errorf("got no error, want the run to fail (nothing published)")
 	}
-	snap := r.snapshot(t, "s-1")
+	snap := tb.snapshot(t, "s-1")
 	if snap == nil || len(snap.Pending) != 2 {
 		t.Errorf("snapshot saved: %v, want two pending events (run error: %v)", snap != nil, err)
 	}
-	r.ebFail = nil
-	r.glue.remove("s-1")
-	r.poll(t, context.Background(), handler.Request{})
-	wantEvents(t, r.events(t), "s-1#1 Glue Session State Change null->FAILED", "s-1#2 Glue Session Error null->FAILED")
+	tb.bus.failWith(nil)
+	tb.glue.remove("s-1")
+	tb.poll(t, context.Background(), handler.Request{})
+	wantEvents(t, tb.events(t), "s-1#1 Glue Session State Change null->FAILED", "s-1#2 Glue Session Error null->FAILED")
 }
 
 func TestPollDeadlineReserve(t *testing.T) {
-	r := newRig(t, map[string]string{"SESSION_IDS": "s-1,s-2"})
-	r.glue.put(bare("s-1", "READY"), nil)
-	r.glue.put(bare("s-2", "READY"), nil)
+	tb := newTestbed(t, env("SESSION_IDS", "s-1,s-2"))
+	tb.glue.put(bare("s-1", "READY"), nil)
+	tb.glue.put(bare("s-2", "READY"), nil)
 	ctx, cancel := context.WithTimeout(lambdaCtx(), time.Second) // under the 3 s reserve
 	defer cancel()
-	res := r.poll(t, ctx, handler.Request{})
+	res := tb.poll(t, ctx, handler.Request{})
 	slices.Sort(res.Skipped)
-	if !slices.Equal(res.Skipped, []string{"s-1", "s-2"}) || res.Polled != 0 || r.glue.totalGets() != 0 {
-		t.Errorf("got %+v and %d GetSession calls, want both skipped, none polled", res, r.glue.totalGets())
+	if !slices.Equal(res.Skipped, []string{"s-1", "s-2"}) || res.Polled != 0 || tb.glue.totalGets() != 0 {
+		t.Errorf("got %+v and %d GetSession calls, want both skipped, none polled", res, tb.glue.totalGets())
 	}
-	if calls := r.db.Calls(); calls["PutItem"] != 0 || calls["UpdateItem"] != 1 || r.eb.Calls() != 0 {
-		t.Errorf("got %v and %d PutEvents calls, want no snapshot written, nothing published, the skipped ids recorded once", calls, r.eb.Calls())
+	if calls := tb.dbCalls(); calls["PutItem"] != 0 || calls["UpdateItem"] != 1 || tb.ebCalls() != 0 {
+		t.Errorf("got %v and %d PutEvents calls, want no snapshot written, nothing published, the skipped ids recorded once", calls, tb.ebCalls())
 	}
-	reg, err := state.NewStore(r.db, rigTable).Registry(context.Background())
-	if err != nil || !slices.Equal(reg.Skipped, []string{"s-1", "s-2"}) {
-		t.Errorf("registry: %+v, %v; want both ids recorded as skipped", reg, err)
+	if reg := tb.registry(t); !slices.Equal(reg.Skipped, []string{"s-1", "s-2"}) {
+		t.Errorf("registry: %+v; want both ids recorded as skipped", reg)
 	}
 }
 
@@ -1193,33 +997,33 @@ func TestPollDeadlineReserve(t *testing.T) {
 // is still covered over several.
 func TestPollSkippedFirst(t *testing.T) {
 	ids := []string{"s-1", "s-2", "s-3", "s-4", "s-5", "s-6"}
-	r := newRig(t, map[string]string{"SESSION_IDS": strings.Join(ids, ","), "MAX_CONCURRENCY": "1"})
+	tb := newTestbed(t, env("SESSION_IDS", strings.Join(ids, ",")), env("MAX_CONCURRENCY", "1"))
 	for _, id := range ids {
-		r.glue.put(bare(id, "READY"), nil)
+		tb.glue.put(bare(id, "READY"), nil)
 	}
 	polled := map[string]int{}
 	var mu sync.Mutex
-	r.glue.getErr = func(id string) error {
+	tb.glue.getErr = func(id string) error {
 		mu.Lock()
 		polled[id]++
 		mu.Unlock()
 		time.Sleep(40 * time.Millisecond)
 		return nil
 	}
-	r.h.DeadlineReserve = 100 * time.Millisecond
+	tb.h.DeadlineReserve = 100 * time.Millisecond
 	for run := range 6 {
 		ctx, cancel := context.WithTimeout(lambdaCtx(), 200*time.Millisecond)
-		res := r.poll(t, ctx, handler.Request{})
+		res := tb.poll(t, ctx, handler.Request{})
 		cancel()
 		t.Logf("run %d: polled %d, skipped %q", run+1, res.Polled, res.Skipped)
-		r.advance(time.Minute)
+		tb.advance(time.Minute)
 	}
 	for _, id := range ids {
 		if polled[id] == 0 {
 			t.Errorf("%s never polled in 6 runs cut short: %v", id, polled)
 		}
 	}
-	if got := len(r.events(t)); got != len(ids) {
+	if got := len(tb.events(t)); got != len(ids) {
 		t.Errorf("events: got %d, want one first sighting per session", got)
 	}
 }
@@ -1228,32 +1032,28 @@ func TestPollSkippedFirst(t *testing.T) {
 // (the CLI: no function ARN, so no Resources) and sent by the Lambda (which
 // adds the session's ARN) must still fit EventBridge's limit.
 func TestPollPendingRefitsForResources(t *testing.T) {
-	r := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
+	tb := newTestbed(t, env("SESSION_IDS", "s-1"))
 	s := bare("s-1", "READY")
 	s.Description = aws.String(strings.Repeat("d", 300_000))
-	r.glue.put(s, nil)
-	r.ebFail = errors.New("down")
-	if _, err := r.h.Poll(context.Background(), handler.Request{}); err == nil {
+	tb.glue.put(s, nil)
+	tb.bus.failWith(errors.New("down"))
+	if _, err := tb.h.Poll(context.Background(), handler.Request{}); err == nil {
 		t.Fatal("got no error, want the outage")
 	}
-	if snap := r.snapshot(t, "s-1"); snap == nil || len(snap.Pending) != 1 {
+	if snap := tb.snapshot(t, "s-1"); snap == nil || len(snap.Pending) != 1 {
 		t.Fatalf("snapshot: want one pending event")
 	}
-	r.ebFail = nil
-	r.reset()
-	res, err := r.h.Poll(lambdaCtx(), handler.Request{})
+	tb.bus.failWith(nil)
+	tb.reset()
+	res, err := tb.h.Poll(lambdaCtx(), handler.Request{})
 	if err != nil {
 		t.Errorf("Lambda run: got %v, want the pending event published", err)
 	}
-	r.mu.Lock()
-	for _, b := range r.batches {
-		for _, en := range b {
-			if size := fakeaws.EntrySize(en); size > fakeaws.MaxRequestSize {
-				t.Errorf("entry sent: %d bytes, over %d", size, fakeaws.MaxRequestSize)
-			}
+	for _, e := range tb.attempts(t) {
+		if size := fakeaws.EntrySize(e.entry); size > fakeaws.MaxRequestSize {
+			t.Errorf("entry sent: %d bytes, over %d", size, fakeaws.MaxRequestSize)
 		}
 	}
-	r.mu.Unlock()
 	if res != nil && res.Published != 1 {
 		t.Errorf("published: got %d, want 1", res.Published)
 	}
@@ -1263,33 +1063,31 @@ func TestPollPendingRefitsForResources(t *testing.T) {
 // save had observed a change (READY→STOPPING) that it could not publish.
 // The change must still be published later, though the session moved on.
 func TestPollConflictKeepsUnpublished(t *testing.T) {
-	a := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
-	a.glue.put(bare("s-1", "READY"), nil)
-	a.poll(t, context.Background(), handler.Request{})
+	tb := newTestbed(t, env("SESSION_IDS", "s-1"))
+	tb.glue.put(bare("s-1", "READY"), nil)
+	tb.poll(t, context.Background(), handler.Request{}) // run A
 
 	// Run B shares A's table and bus but has its own view of Glue and its
 	// own clock; its GetSession runs A's whole run before answering.
-	b := newRig(t, map[string]string{"SESSION_IDS": "s-1"})
-	b.db, b.eb = a.db, a.eb
 	bGlue := newFakeGlue()
 	bGlue.put(bare("s-1", "STOPPING"), nil)
-	b.h = handler.New(b.cfg, bGlue, state.NewStore(a.db, rigTable), a.eb, nil)
-	b.h.Now = func() time.Time { return rigStart.Add(time.Minute) }
-	a.glue.update("s-1", func(s *gluetypes.Session) { s.Status = "STOPPED" })
-	a.advance(2 * time.Minute)
+	b := tb.newHandler(bGlue, nil)
+	b.Now = func() time.Time { return testStart.Add(time.Minute) }
+	tb.glue.update("s-1", func(s *gluetypes.Session) { s.Status = "STOPPED" })
+	tb.advance(2 * time.Minute)
 	bGlue.getErr = func(string) error {
-		a.poll(t, context.Background(), handler.Request{}) // A commits READY→STOPPED first
-		a.ebFail = errors.New("down for B")                // and then the bus fails for B
+		tb.poll(t, context.Background(), handler.Request{}) // A commits READY→STOPPED first
+		tb.bus.failWith(errors.New("down for B"))           // and then the bus fails for B
 		return nil
 	}
-	bRes, bErr := b.h.Poll(context.Background(), handler.Request{})
+	bRes, bErr := b.Poll(context.Background(), handler.Request{})
 	t.Logf("run B: result %+v, error %v", bRes, bErr)
-	a.ebFail = nil
+	tb.bus.failWith(nil)
 
-	a.advance(time.Minute)
-	a.poll(t, context.Background(), handler.Request{})
+	tb.advance(time.Minute)
+	tb.poll(t, context.Background(), handler.Request{})
 	var got []string
-	for _, e := range a.events(t) {
+	for _, e := range tb.events(t) {
 		got = append(got, e.String())
 	}
 	if !slices.Contains(got, "s-1#2 Glue Session State Change READY->STOPPING") {

@@ -170,7 +170,7 @@ func checkEvents(t *testing.T, events []event, source string) {
 	for _, e := range events {
 		want := fmt.Sprintf("arn:aws:glue:%s:%s:session/%s", localinvoke.Region, localinvoke.Account, e.Detail.SessionID)
 		if e.Source != source ||
-			!slices.Contains([]string{handler.StateChange, handler.ErrorChange, handler.Deleted}, e.DetailType) ||
+			!slices.Contains([]string{handler.DetailTypeStateChange, handler.DetailTypeError, handler.DetailTypeDeleted}, e.DetailType) ||
 			!slices.Equal(e.Resources, []string{want}) {
 			t.Errorf("event %s#%d: source %q, detail-type %q, resources %q; want source %q, resources [%q]",
 				e.Detail.SessionID, e.Detail.Sequence, e.Source, e.DetailType, e.Resources, source, want)
@@ -238,12 +238,12 @@ func TestSampleEvents(t *testing.T) {
 					if !slices.Contains(req.SessionIDs, sess.ID) {
 						continue
 					}
-					want := fmt.Sprintf("%s#1 %s %s", sess.ID, handler.StateChange, sess.Status)
+					want := fmt.Sprintf("%s#1 %s %s", sess.ID, handler.DetailTypeStateChange, sess.Status)
 					if !slices.Contains(got, want) {
 						t.Errorf("no event %q among %q", want, got)
 					}
 					if sess.ErrorMessage != "" {
-						want := fmt.Sprintf("%s#2 %s %s", sess.ID, handler.ErrorChange, sess.Status)
+						want := fmt.Sprintf("%s#2 %s %s", sess.ID, handler.DetailTypeError, sess.Status)
 						if !slices.Contains(got, want) {
 							t.Errorf("no event %q among %q", want, got)
 						}

@@ -189,9 +189,9 @@ func publishedEvents(tb testing.TB) map[string]map[string]any {
 // envelope agrees with its detail the way DESIGN.md says.
 func TestPublishedExamples(t *testing.T) {
 	wantTypes := map[string]string{
-		"state-change.json": handler.StateChange,
-		"error.json":        handler.ErrorChange,
-		"deleted.json":      handler.Deleted,
+		"state-change.json": handler.DetailTypeStateChange,
+		"error.json":        handler.DetailTypeError,
+		"deleted.json":      handler.DetailTypeDeleted,
 	}
 	envelope := []string{"account", "detail", "detail-type", "id", "region", "resources", "source", "time", "version"}
 	published := publishedEvents(t)
@@ -234,8 +234,8 @@ func TestPublishedExamples(t *testing.T) {
 			if got := strs(ev["resources"]); !slices.Equal(got, []string{wantRes}) {
 				t.Errorf("resources %v, want [%s]", got, wantRes)
 			}
-			wantSeverity := map[string]string{handler.ErrorChange: "ERROR", handler.Deleted: "WARN"}[detailType]
-			if detailType == handler.StateChange {
+			wantSeverity := map[string]string{handler.DetailTypeError: "ERROR", handler.DetailTypeDeleted: "WARN"}[detailType]
+			if detailType == handler.DetailTypeStateChange {
 				wantSeverity = map[string]string{"FAILED": "ERROR", "TIMEOUT": "WARN"}[deref(d.Status)]
 				if wantSeverity == "" {
 					wantSeverity = "INFO"
@@ -244,10 +244,10 @@ func TestPublishedExamples(t *testing.T) {
 			if d.Severity != wantSeverity {
 				t.Errorf("severity %s, want %s", d.Severity, wantSeverity)
 			}
-			if detailType == handler.Deleted && (d.Status != nil || d.Session != nil) {
+			if detailType == handler.DetailTypeDeleted && (d.Status != nil || d.Session != nil) {
 				t.Error("a deletion carries a status or a session")
 			}
-			if detailType != handler.Deleted && (d.Status == nil || d.Session == nil) {
+			if detailType != handler.DetailTypeDeleted && (d.Status == nil || d.Session == nil) {
 				t.Error("no status or session")
 			}
 			if strings.Contains(string(raw), "efaultArguments") {
