@@ -47,14 +47,12 @@ func eventIDs(evs []event) []string {
 	return out
 }
 
-// pendingIDs returns the eventIds a snapshot keeps for a later run.
-func pendingIDs(s *state.Snapshot) []string {
-	if s == nil {
-		return nil
-	}
-	out := make([]string, len(s.Pending))
-	for i, p := range s.Pending {
-		out[i] = p.EventID
+// pendingIDs returns the eventIds of session id that the outbox keeps for
+// a later run, in sequence order.
+func pendingIDs(t *testing.T, tb *testbed, id string) []string {
+	var out []string
+	for _, p := range tb.pending(t, id) {
+		out = append(out, p.EventID)
 	}
 	return out
 }
@@ -108,8 +106,7 @@ func TestFaultPutEventsCallFails(t *testing.T) {
 				t.Fatalf("accepted during the outage: %v", got)
 			}
 			attempted := eventIDs(tb.attempts(t))
-			snaps := tb.snapshots(t)
-			kept := append(pendingIDs(snaps["s-1"]), pendingIDs(snaps["s-2"])...)
+			kept := append(pendingIDs(t, tb, "s-1"), pendingIDs(t, tb, "s-2")...)
 			if len(attempted) != 3 || !sameSet(kept, attempted[:3]) {
 				t.Fatalf("kept in the table: %q, want the 3 attempted events %q", kept, attempted)
 			}
@@ -125,10 +122,8 @@ func TestFaultPutEventsCallFails(t *testing.T) {
 			if res.Published != 3 || res.Pending != 0 {
 				t.Errorf("recovery run: got %+v, want 3 published, 0 pending", res)
 			}
-			for id, s := range tb.snapshots(t) {
-				if len(s.Pending) != 0 {
-					t.Errorf("%s: %d events still pending after the recovery", id, len(s.Pending))
-				}
+			if kept := tb.outbox(t); len(kept) != 0 {
+				t.Errorf("%d events still in the outbox after the recovery", len(kept))
 			}
 			tb.reset()
 			if res := tb.mustInvoke(t, ""); res.Published != 0 || tb.writes() != 0 || tb.ebCalls() != 0 {
@@ -168,13 +163,12 @@ func TestFaultPutEventsOutageSeveralRuns(t *testing.T) {
 		if _, err := tb.invoke(t, ""); err == nil {
 			t.Fatalf("run %d with EventBridge down: got no error", i+1)
 		}
-		snaps := tb.snapshots(t)
 		for id, want := range step.wantPending {
-			ids := pendingIDs(snaps[id])
+			ids := pendingIDs(t, tb, id)
 			if len(ids) != want || hasDuplicates(ids) {
 				t.Fatalf("run %d: %s keeps %q, want %d distinct events", i+1, id, ids, want)
 			}
-			for j, p := range snaps[id].Pending {
+			for j, p := range tb.pending(t, id) {
 				var d handler.Detail
 				if err := json.Unmarshal([]byte(p.Detail), &d); err != nil || d.Sequence != int64(j+1) {
 					t.Errorf("run %d: %s pending %d: sequence %d (%v), want %d", i+1, id, j, d.Sequence, err, j+1)
@@ -263,7 +257,7 @@ func TestFaultPutEventsEntryCodes(t *testing.T) {
 			if len(tried) != wantTries {
 				t.Errorf("s-2's entry sent %d times, want %d", len(tried), wantTries)
 			}
-			kept := tb.snapshot(t, "s-2").Pending
+			kept := tb.pending(t, "s-2")
 			if len(kept) != 1 || kept[0].Detail != tried[0] {
 				t.Fatalf("s-2 kept %+v, want its one event as sent", kept)
 			}
@@ -278,8 +272,8 @@ func TestFaultPutEventsEntryCodes(t *testing.T) {
 			if len(evs) == 1 && (aws.ToString(evs[0].entry.Detail) != tried[0] || evs[0].detail.EventID != kept[0].EventID) {
 				t.Errorf("delivered %s, want the detail first sent, eventId %s", aws.ToString(evs[0].entry.Detail), kept[0].EventID)
 			}
-			if res.Published != 1 || res.Pending != 0 || len(tb.snapshot(t, "s-2").Pending) != 0 {
-				t.Errorf("next run: got %+v, pending %d, want 1 published, none pending", res, len(tb.snapshot(t, "s-2").Pending))
+			if res.Published != 1 || res.Pending != 0 || len(tb.pending(t, "s-2")) != 0 {
+				t.Errorf("next run: got %+v, pending %d, want 1 published, none pending", res, len(tb.pending(t, "s-2")))
 			}
 		})
 	}
@@ -296,8 +290,8 @@ func TestFaultPutEventsEntryCodes(t *testing.T) {
 			t.Fatalf("got %v, want the run to fail with the entries' error", err)
 		}
 		for _, id := range []string{"s-1", "s-2"} {
-			if s := tb.snapshot(t, id); s == nil || len(s.Pending) != 1 {
-				t.Errorf("%s: got %+v, want its event kept", id, s)
+			if kept := tb.pending(t, id); len(kept) != 1 {
+				t.Errorf("%s: kept %+v, want its event", id, kept)
 			}
 		}
 		tb.bus.failEntries(nil)
@@ -321,7 +315,7 @@ func TestFaultPutEventsBusMissing(t *testing.T) {
 		t.Fatalf("got %v, want an error naming the missing bus", err)
 	}
 	attempted := eventIDs(tb.attempts(t))
-	if got := pendingIDs(tb.snapshots(t)["s-1"]); len(attempted) == 0 || !sameSet(got, attempted[:1]) {
+	if got := pendingIDs(t, tb, "s-1"); len(attempted) == 0 || !sameSet(got, attempted[:1]) {
 		t.Fatalf("kept %q, want the attempted event %q", got, attempted)
 	}
 
@@ -405,7 +399,7 @@ func TestFaultGlueErrors(t *testing.T) {
 		case !strings.Contains(msg, want):
 			t.Errorf("%s: error %q, want it to name %q", id, msg, want)
 		}
-		if s := tb.snapshot(t, id); s == nil || s.Status != "READY" || s.Version != 1 || len(s.Pending) != 0 {
+		if s := tb.snapshot(t, id); s == nil || s.Status != "READY" || s.Version != 1 || len(tb.pending(t, id)) != 0 {
 			t.Errorf("%s: snapshot %+v, want the first run's, untouched", id, s)
 		}
 		if !strings.Contains(tb.logs.String(), fmt.Sprintf(`"sessionId":%q`, id)) {
@@ -653,12 +647,8 @@ func TestFaultDynamoDBConflict(t *testing.T) {
 				t.Fatalf("loser: got %+v, %v, want one conflict", res, err)
 			}
 			snap := tb.snapshot(t, "s-1")
-			wantVersion := int64(2) // the winner's write
-			if tc.loserBus {
-				wantVersion = 3 // and the loser's events kept in it
-			}
-			if snap.Version != wantVersion {
-				t.Errorf("version: got %d, want %d", snap.Version, wantVersion)
+			if snap.Version != 2 { // the winner's write; the loser's events are in the outbox
+				t.Errorf("version: got %d, want 2", snap.Version)
 			}
 			if snap.Status != "STOPPING" || snap.Sequence != 2 {
 				t.Errorf("snapshot: got %+v, want the winner's STOPPING at sequence 2", snap)
@@ -666,16 +656,16 @@ func TestFaultDynamoDBConflict(t *testing.T) {
 			evs := tb.events(t)
 			if tc.loserBus {
 				wantEvents(t, evs, "s-1#2 Glue Session State Change READY->STOPPING")
-				if len(snap.Pending) != 1 || len(evs) != 1 || snap.Pending[0].EventID != evs[0].detail.EventID {
-					t.Fatalf("pending: got %q, want the loser's event kept, with the winner's eventId", pendingIDs(snap))
+				if kept := pendingIDs(t, tb, "s-1"); len(kept) != 1 || len(evs) != 1 || kept[0] != evs[0].detail.EventID {
+					t.Fatalf("pending: got %q, want the loser's event kept, with the winner's eventId", kept)
 				}
 			} else {
 				wantEvents(t, evs, "s-1#2 Glue Session State Change READY->STOPPING", "s-1#2 Glue Session State Change READY->STOPPING")
 				if len(evs) == 2 && evs[0].detail.EventID != evs[1].detail.EventID {
 					t.Errorf("eventIds: %s and %s, want one", evs[0].detail.EventID, evs[1].detail.EventID)
 				}
-				if len(snap.Pending) != 0 {
-					t.Errorf("pending: got %q, want none", pendingIDs(snap))
+				if kept := pendingIDs(t, tb, "s-1"); len(kept) != 0 {
+					t.Errorf("pending: got %q, want none", kept)
 				}
 			}
 			want := evs[0].detail.EventID
@@ -825,7 +815,7 @@ func TestFaultDeadline(t *testing.T) {
 	for _, id := range ids {
 		s := tb.snapshot(t, id)
 		switch {
-		case done[id] && (s == nil || s.Status != "READY" || s.Sequence != 1 || s.Version != 1 || len(s.Pending) != 0):
+		case done[id] && (s == nil || s.Status != "READY" || s.Sequence != 1 || s.Version != 1 || len(tb.pending(t, id)) != 0):
 			t.Errorf("%s: published, but snapshot %+v is not the whole first sighting", id, s)
 		case !done[id] && s != nil:
 			t.Errorf("%s: not published, but has a snapshot %+v", id, s)
@@ -891,7 +881,7 @@ func TestFaultDeadlineSlowPublish(t *testing.T) {
 	_, err := tb.h.Poll(ctx, handler.Request{})
 	t.Logf("run with EventBridge hanging: %v (returned %v after the deadline)", err, time.Since(deadline).Round(time.Millisecond))
 	snap := tb.snapshot(t, "s-1")
-	if snap == nil || snap.Status != "STOPPING" || len(snap.Pending) != 1 {
+	if snap == nil || snap.Status != "STOPPING" || len(tb.pending(t, "s-1")) != 1 {
 		t.Errorf("snapshot after the run: %+v, want STOPPING with its event kept: the run published until the deadline and had no time left to save", snap)
 	}
 
@@ -1143,7 +1133,7 @@ func race(t *testing.T, runs int, moving bool) {
 	snaps := tb.snapshots(t)
 	for _, id := range ids {
 		s := snaps[id]
-		if s == nil || s.Status != "STOPPED" || len(s.Pending) != 0 {
+		if s == nil || s.Status != "STOPPED" || len(tb.pending(t, id)) != 0 {
 			t.Errorf("%s: final snapshot %+v, want STOPPED with nothing pending", id, s)
 		}
 	}

@@ -148,7 +148,7 @@ func TestHostileInputAccepted(t *testing.T) {
 			t.Errorf("got %s with %v GetSession calls, want a and b each polled once", out, tb.glue.gets)
 		}
 		wantEvents(t, tb.events(t), "a#1 Glue Session State Change null->READY", "b#1 Glue Session State Change null->READY")
-		if tracked := tb.registry(t).Tracked; !slices.Equal(tracked, []string{"a", "b"}) {
+		if tracked := tb.registry(t); !slices.Equal(tracked, []string{"a", "b"}) {
 			t.Errorf("registry: %q; want [a b]", tracked)
 		}
 	})

@@ -172,7 +172,7 @@ func TestTrackUntrack(t *testing.T) {
 	if res.Watched != 1 {
 		t.Errorf("after untrack: watched %d, want 1", res.Watched)
 	}
-	if ids := tb.registry(t).Tracked; !slices.Equal(ids, []string{"s-1"}) {
+	if ids := tb.registry(t); !slices.Equal(ids, []string{"s-1"}) {
 		t.Errorf("registry: got %q; want [s-1]", ids)
 	}
 	wantEvents(t, tb.received(t),

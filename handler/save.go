@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -112,6 +113,9 @@ func (h *Handler) recordCursor(ctx context.Context, p *plan, f *fetched, res *Re
 				next.Behind = append(next.Behind, s.id)
 			}
 		}
+	}
+	if next.Cursor == p.run.Cursor && slices.Equal(next.Behind, p.run.Behind) {
+		return // it reached nothing: the next run starts where this one did
 	}
 	if err := h.store.WriteRun(ctx, next); err != nil {
 		res.fail("", err)

@@ -56,6 +56,7 @@ package handler_test
 // only through tb.snapshot, tb.snapshots, tb.registry and tb.items.
 
 import (
+	"cmp"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -446,7 +447,7 @@ func (tb *testbed) dbCalls() map[string]int {
 // writes counts the DynamoDB writes since the last reset.
 func (tb *testbed) writes() int {
 	c := tb.dbCalls()
-	return c["PutItem"] + c["UpdateItem"]
+	return c["PutItem"] + c["UpdateItem"] + c["DeleteItem"]
 }
 
 // items returns every item of the table, the registry's included, by
@@ -479,8 +480,8 @@ func (tb *testbed) snapshots(t *testing.T) map[string]*state.Snapshot {
 	t.Helper()
 	out := map[string]*state.Snapshot{}
 	for id, item := range tb.items(t) {
-		if id == state.RegistryKey {
-			continue
+		if strings.HasPrefix(id, "\x1f") {
+			continue // the outbox and the run item
 		}
 		var s state.Snapshot
 		if err := attributevalue.UnmarshalMap(item, &s); err != nil {
@@ -497,19 +498,64 @@ func (tb *testbed) snapshot(t *testing.T, id string) *state.Snapshot {
 	return tb.snapshots(t)[id]
 }
 
-// registry returns the registry item: the tracked ids and the ids the last
-// run skipped, each sorted.
-func (tb *testbed) registry(t *testing.T) state.Registry {
+// registry returns the ids of the watched sessions (the items on the
+// shelf that are not outbox events), sorted.
+func (tb *testbed) registry(t *testing.T) []string {
 	t.Helper()
-	var reg state.Registry
-	if item, ok := tb.items(t)[state.RegistryKey]; ok {
-		if err := attributevalue.UnmarshalMap(item, &reg); err != nil {
-			t.Fatalf("registry: %v", err)
+	var ids []string
+	for id, item := range tb.items(t) {
+		if _, ok := item[state.ShelfAttribute]; ok && !strings.HasPrefix(id, state.OutboxPrefix) {
+			ids = append(ids, id)
 		}
 	}
-	slices.Sort(reg.Tracked)
-	slices.Sort(reg.Skipped)
-	return reg
+	slices.Sort(ids)
+	return ids
+}
+
+// outbox returns the events the outbox keeps, by eventId.
+func (tb *testbed) outbox(t *testing.T) map[string]state.Event {
+	t.Helper()
+	out := map[string]state.Event{}
+	for id, item := range tb.items(t) {
+		if strings.HasPrefix(id, state.OutboxPrefix) {
+			var ev state.Event
+			if err := attributevalue.UnmarshalMap(item, &ev); err != nil {
+				t.Fatalf("outbox item %q: %v", id, err)
+			}
+			if _, ok := item[state.TTLAttribute]; ok {
+				t.Errorf("outbox item %s has a TTL", ev.EventID)
+			}
+			out[ev.EventID] = ev
+		}
+	}
+	return out
+}
+
+// pending returns the events of session id that the outbox keeps, in
+// sequence order.
+func (tb *testbed) pending(t *testing.T, id string) []state.Event {
+	t.Helper()
+	var out []state.Event
+	for _, ev := range tb.outbox(t) {
+		if ev.SessionID == id {
+			out = append(out, ev)
+		}
+	}
+	slices.SortFunc(out, func(a, b state.Event) int { return cmp.Compare(a.Sequence, b.Sequence) })
+	return out
+}
+
+// run returns the run item: the table's layout and where the last run cut
+// short stopped.
+func (tb *testbed) run(t *testing.T) state.Run {
+	t.Helper()
+	var run state.Run
+	if item, ok := tb.items(t)[state.RunKey]; ok {
+		if err := attributevalue.UnmarshalMap(item, &run); err != nil {
+			t.Fatalf("run item: %v", err)
+		}
+	}
+	return run
 }
 
 // --- Events -----------------------------------------------------------------
