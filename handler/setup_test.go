@@ -70,6 +70,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -133,6 +134,7 @@ var testStart = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 type option func(*choices)
 
 type choices struct {
+	fresh    bool
 	env      map[string]string
 	emulator bool
 	moto     bool
@@ -172,6 +174,11 @@ func ruleMatching(pattern string) option {
 // viaFaultProxy is onMoto with the DynamoDB and EventBridge clients going
 // through tb.proxy, which fails the calls it is told to on the wire.
 func viaFaultProxy() option { return func(c *choices) { c.moto, c.proxy = true, true } }
+
+// freshTable leaves the table as a deploy creates it, with no run item:
+// the first run then migrates it (see state.Migrate). Without it, the
+// table is at this version's layout, as after a first run.
+func freshTable() option { return func(c *choices) { c.fresh = true } }
 
 // clockStep moves the clock on by d after every tb.poll and tb.invoke, as
 // a schedule would between runs.
@@ -248,6 +255,12 @@ func newTestbed(t *testing.T, opts ...option) *testbed {
 		tb.dbAPI, eb = tb.db, tb.eb
 	}
 	tb.bus = newBusRecorder(eb)
+	if !c.fresh {
+		tb.seed(t, map[string]dbtypes.AttributeValue{
+			state.KeyAttribute: &dbtypes.AttributeValueMemberS{Value: state.RunKey},
+			"Layout":           &dbtypes.AttributeValueMemberN{Value: strconv.Itoa(state.Layout)},
+		})
+	}
 
 	if c.emulator {
 		tb.emu = glueemu.New()
@@ -448,6 +461,20 @@ func (tb *testbed) dbCalls() map[string]int {
 func (tb *testbed) writes() int {
 	c := tb.dbCalls()
 	return c["PutItem"] + c["UpdateItem"] + c["DeleteItem"]
+}
+
+// seed stores item in the table as it is, without a call being counted.
+func (tb *testbed) seed(t *testing.T, item map[string]dbtypes.AttributeValue) {
+	t.Helper()
+	if tb.db != nil {
+		if err := tb.db.SetItem(tb.table, item); err != nil {
+			t.Fatalf("seed: %v", err)
+		}
+		return
+	}
+	if _, err := tb.direct.PutItem(t.Context(), &dynamodb.PutItemInput{TableName: aws.String(tb.table), Item: item}); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
 }
 
 // items returns every item of the table, the registry's included, by
