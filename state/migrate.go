@@ -67,8 +67,10 @@ func (s *Store) Migrate(ctx context.Context, run Run) (Run, error) {
 			return run, fmt.Errorf("migrate: %w", err)
 		}
 	}
-	if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: key(LegacyRegistryKey)}); err != nil {
-		return run, fmt.Errorf("migrate %s: delete the registry item: %w", s.table, err)
+	if res.Item != nil {
+		if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: key(LegacyRegistryKey)}); err != nil {
+			return run, fmt.Errorf("migrate %s: delete the registry item: %w", s.table, err)
+		}
 	}
 	run.Layout = Layout
 	run.Behind = append(run.Behind, legacy.Skipped...)
