@@ -29,6 +29,9 @@ var grants = map[string]string{
 	"dynamodb:GetItem":      "${SnapshotTable.Arn}",
 	"dynamodb:PutItem":      "${SnapshotTable.Arn}",
 	"dynamodb:UpdateItem":   "${SnapshotTable.Arn}",
+	"dynamodb:DeleteItem":   "${SnapshotTable.Arn}",
+	"dynamodb:Scan":         "${SnapshotTable.Arn}",
+	"dynamodb:Query":        "${SnapshotTable.Arn}/index/" + state.IndexName,
 	"events:PutEvents":      "", // the bus: depends on CreateEventBus, see TestEventBus
 }
 
@@ -295,10 +298,6 @@ func TestTable(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"KeySchema", len(tbl.KeySchema) == 1 &&
-			tbl.KeySchema[0].AttributeName == "SessionId" && tbl.KeySchema[0].KeyType == "HASH", true},
-		{"AttributeDefinitions", len(tbl.AttributeDefinitions) == 1 &&
-			tbl.AttributeDefinitions[0].AttributeName == "SessionId" && tbl.AttributeDefinitions[0].AttributeType == "S", true},
 		{"BillingMode", deref(tbl.BillingMode), "PAY_PER_REQUEST"},
 		{"TTL", tbl.TimeToLiveSpecification != nil && tbl.TimeToLiveSpecification.Enabled &&
 			deref(tbl.TimeToLiveSpecification.AttributeName) == "ExpiresAt", true},
@@ -307,7 +306,7 @@ func TestTable(t *testing.T) {
 			derefBool(tbl.PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled), true},
 		{"DeletionPolicy", tbl.AWSCloudFormationDeletionPolicy, policies.DeletionPolicy("Retain")},
 		{"UpdateReplacePolicy", tbl.AWSCloudFormationUpdateReplacePolicy, policies.UpdateReplacePolicy("Retain")},
-		{"no indexes", len(tbl.GlobalSecondaryIndexes) + len(tbl.LocalSecondaryIndexes), 0},
+		{"no local indexes", len(tbl.LocalSecondaryIndexes), 0},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {
@@ -316,6 +315,53 @@ func TestTable(t *testing.T) {
 			}
 		})
 	}
+
+	// The keys and the index are the code's (state.Schema): the key schema
+	// is the first version's, so that an upgrade updates the table in
+	// place instead of replacing it and losing its state.
+	t.Run("keys and index are state.Schema's", func(t *testing.T) {
+		want := state.Schema("t")
+		type attr struct{ Name, Type string }
+		var gotAttrs, wantAttrs []attr
+		for _, a := range tbl.AttributeDefinitions {
+			gotAttrs = append(gotAttrs, attr{a.AttributeName, a.AttributeType})
+		}
+		for _, a := range want.AttributeDefinitions {
+			wantAttrs = append(wantAttrs, attr{*a.AttributeName, string(a.AttributeType)})
+		}
+		if !slices.Equal(gotAttrs, wantAttrs) {
+			t.Errorf("AttributeDefinitions: got %v, want %v", gotAttrs, wantAttrs)
+		}
+		keys := func(ks []string) string { return strings.Join(ks, ",") }
+		var gotKeys, wantKeys []string
+		for _, k := range tbl.KeySchema {
+			gotKeys = append(gotKeys, k.AttributeName+" "+k.KeyType)
+		}
+		for _, k := range want.KeySchema {
+			wantKeys = append(wantKeys, *k.AttributeName+" "+string(k.KeyType))
+		}
+		if keys(gotKeys) != keys(wantKeys) || keys(gotKeys) != "SessionId HASH" {
+			t.Errorf("KeySchema: got %v, want %v (the first version's)", gotKeys, wantKeys)
+		}
+		if len(tbl.GlobalSecondaryIndexes) != len(want.GlobalSecondaryIndexes) {
+			t.Fatalf("indexes: got %d, want %d", len(tbl.GlobalSecondaryIndexes), len(want.GlobalSecondaryIndexes))
+		}
+		for i, w := range want.GlobalSecondaryIndexes {
+			g := tbl.GlobalSecondaryIndexes[i]
+			var gk, wk []string
+			for _, k := range g.KeySchema {
+				gk = append(gk, k.AttributeName+" "+k.KeyType)
+			}
+			for _, k := range w.KeySchema {
+				wk = append(wk, *k.AttributeName+" "+string(k.KeyType))
+			}
+			if g.IndexName != *w.IndexName || keys(gk) != keys(wk) || deref(g.Projection.ProjectionType) != string(w.Projection.ProjectionType) ||
+				!slices.Equal(g.Projection.NonKeyAttributes, w.Projection.NonKeyAttributes) {
+				t.Errorf("index %d: got %s %v %s %v, want %s %v %s %v", i, g.IndexName, gk, deref(g.Projection.ProjectionType), g.Projection.NonKeyAttributes,
+					*w.IndexName, wk, w.Projection.ProjectionType, w.Projection.NonKeyAttributes)
+			}
+		}
+	})
 
 	t.Run("DeletionProtectionEnabled follows its parameter", func(t *testing.T) {
 		for param, want := range map[string]bool{"true": true, "false": false} {
