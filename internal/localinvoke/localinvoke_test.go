@@ -96,7 +96,7 @@ func start(t *testing.T, opts localinvoke.Options) *localinvoke.Function {
 	return f
 }
 
-// response is what DESIGN.md guarantees of a run's response.
+// response is what a run's response must hold (README.md, The response).
 type response struct {
 	Polled    *int                    `json:"polled"`
 	Published *int                    `json:"published"`

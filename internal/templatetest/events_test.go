@@ -81,7 +81,7 @@ func TestInvocationPayloads(t *testing.T) {
 	}
 
 	// The three ways a schedule delivers its event differ exactly where
-	// DESIGN.md says they do.
+	// README.md, Input, says they do.
 	shapes := []struct {
 		file       string
 		source     string
@@ -181,7 +181,7 @@ func publishedEvents(tb testing.TB) map[string]map[string]any {
 // TestPublishedExamples proves that each example is an event the code
 // could have published: its detail decodes strictly into handler.Detail,
 // its eventId is the one handler.EventID gives that change, and its
-// envelope agrees with its detail the way DESIGN.md says.
+// envelope agrees with its detail the way README.md, Events, says.
 func TestPublishedExamples(t *testing.T) {
 	wantTypes := map[string]string{
 		"state-change.json": handler.StateChange,
