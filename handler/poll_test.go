@@ -950,7 +950,7 @@ func TestPollConcurrency(t *testing.T) {
 
 // TestPollItemFits: the snapshot of a session whose events could not be
 // published must still fit in a DynamoDB item (400 KB), or the events are
-// lost once the session moves on (here: is deleted). DESIGN: "An observed
+// lost once the session moves on (here: is deleted). README, Guarantees: "An observed
 // change whose publication failed is still published later even if the
 // session has moved on in the meantime."
 func TestPollItemFits(t *testing.T) {
@@ -1096,7 +1096,7 @@ func TestPollConflictKeepsUnpublished(t *testing.T) {
 }
 
 // TestSessionErrorJSON: every errors entry has a sessionId key, null for a
-// failure of the run's own (DESIGN: [{"sessionId": …, "error": …}]).
+// failure of the run's own (README, The response: [{"sessionId": …, "error": …}]).
 func TestSessionErrorJSON(t *testing.T) {
 	for _, tt := range []struct {
 		in   handler.SessionError
