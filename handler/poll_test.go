@@ -950,9 +950,8 @@ func TestPollConcurrency(t *testing.T) {
 
 // TestPollItemFits: the snapshot of a session whose events could not be
 // published must still fit in a DynamoDB item (400 KB), or the events are
-// lost once the session moves on (here: is deleted). README, Guarantees: "An observed
-// change whose publication failed is still published later even if the
-// session has moved on in the meantime."
+// lost once the session moves on (here: is deleted). README, Guarantees:
+// a later run publishes them even if the session has moved on.
 func TestPollItemFits(t *testing.T) {
 	tb := newTestbed(t, env("SESSION_IDS", "s-1"))
 	s := bare("s-1", "FAILED")
