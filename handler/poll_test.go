@@ -1110,3 +1110,37 @@ func TestSessionErrorJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestRunFailureLoggedOnce: a run that fails as a whole is logged once, at
+// the boundary (Invoke), whatever failed: reading the table, or publishing
+// every event; Lambda then reports the returned error itself.
+func TestRunFailureLoggedOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fail func(tb *testbed)
+	}{
+		{"table unreadable", func(tb *testbed) {
+			tb.db.Fail = func(string, any) error { return errors.New("table gone") }
+		}},
+		{"nothing published", func(tb *testbed) { tb.bus.failWith(errors.New("bus gone")) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tb := newTestbed(t, env("SESSION_IDS", "s-1"))
+			tb.glue.put(bare("s-1", "READY"), nil)
+			tc.fail(tb)
+			if _, err := tb.h.Invoke(lambdaCtx(), []byte(`{}`)); err == nil {
+				t.Fatal("got no error, want the run to fail")
+			}
+			var failures int
+			for _, line := range strings.Split(strings.TrimSpace(tb.logs.String()), "\n") {
+				if strings.Contains(line, `"level":"ERROR"`) && strings.Contains(line, "gone") {
+					failures++
+				}
+			}
+			if failures != 1 || strings.Count(tb.logs.String(), `"msg":"run failed"`) != 1 {
+				t.Errorf("the failure is logged %d times (%d \"run failed\" lines), want once:\n%s", failures,
+					strings.Count(tb.logs.String(), `"msg":"run failed"`), tb.logs.String())
+			}
+		})
+	}
+}
