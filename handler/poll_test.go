@@ -1116,7 +1116,7 @@ func TestSessionErrorJSON(t *testing.T) {
 // every event; Lambda then reports the returned error itself.
 func TestRunFailureLoggedOnce(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
+		name string
 		fail func(tb *testbed)
 	}{
 		{"table unreadable", func(tb *testbed) {
