@@ -21,30 +21,65 @@ go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 # moto_server ships with the machine's pyenv Python 3.11; no registry here
 # serves it, so it is found, not installed.
 moto=$(command -v moto_server || true)
-for candidate in "${PYENV_ROOT:-$HOME/.pyenv}/shims/moto_server"; do
-  [ -n "$moto" ] && break
-  [ -x "$candidate" ] && moto=$candidate
-done
+if [ -z "$moto" ] && [ -x "${PYENV_ROOT:-$HOME/.pyenv}/shims/moto_server" ]; then
+  moto=${PYENV_ROOT:-$HOME/.pyenv}/shims/moto_server
+fi
+missing="the integration tests need moto_server 5.2.1 on PATH (it ships with the machine's pyenv Python 3.11)"
 if [ -z "$moto" ]; then
-  echo "moto_server not found: the integration tests need moto_server 5.2.1 on PATH (it ships with the machine's pyenv Python 3.11)" >&2
+  echo "moto_server not found: $missing" >&2
   exit 1
+fi
+# A pyenv shim is resolved to the executable it would run, the way the shim
+# itself does (pyenv which, under the shim's own root), so that the process
+# started below is moto_server and not a wrapper in front of it; and a shim
+# whose selected Python lacks moto_server is reported here, by name.
+if [[ $moto == */shims/moto_server ]] && [ -x "${moto%/shims/*}/libexec/pyenv" ]; then
+  root=${moto%/shims/*}
+  if ! real=$(PYENV_ROOT=$root "$root/libexec/pyenv" which moto_server 2>&1); then
+    echo "moto_server not found behind the pyenv shim $moto (${real%%$'\n'*}): $missing" >&2
+    exit 1
+  fi
+  moto=$real
 fi
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 50$((RANDOM % 900 + 100)))
-log "moto_server on 127.0.0.1:$port"
-"$moto" -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/sessionwatch-moto-$port.log" 2>&1 &
+moto_log="${TMPDIR:-/tmp}/sessionwatch-moto-$port.log"
+log "moto_server on 127.0.0.1:$port ($moto)"
+"$moto" -H 127.0.0.1 -p "$port" >"$moto_log" 2>&1 &
 moto_pid=$!
-trap 'kill $moto_pid 2>/dev/null || true' EXIT
+
+# stop_moto stops the moto_server this script started, and only it: SIGTERM,
+# then wait until it is gone (it takes up to a second or two to exit, so
+# not waiting left it running after the script returned), SIGKILL after 10 s.
+stop_moto() {
+  kill "$moto_pid" 2>/dev/null || return 0
+  for _ in $(seq 1 100); do
+    kill -0 "$moto_pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  echo "moto_server (pid $moto_pid) still running 10 s after SIGTERM: SIGKILL" >&2
+  kill -KILL "$moto_pid" 2>/dev/null || true
+  wait "$moto_pid" 2>/dev/null || true
+}
+# The script exits with its own status, whatever stopping moto returns.
+trap 'status=$?; stop_moto; exit $status' EXIT
+
+ready=
 for _ in $(seq 1 100); do
-  if (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then break; fi
+  if (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then ready=1; break; fi
   if ! kill -0 "$moto_pid" 2>/dev/null; then
     echo "moto_server exited at start:" >&2
-    cat "${TMPDIR:-/tmp}/sessionwatch-moto-$port.log" >&2
+    cat "$moto_log" >&2
     exit 1
   fi
   sleep 0.1
 done
+if [ -z "$ready" ]; then
+  echo "moto_server did not accept connections on 127.0.0.1:$port within 10 s:" >&2
+  cat "$moto_log" >&2
+  exit 1
+fi
 export MOTO_ENDPOINT="http://127.0.0.1:$port"
 
 log "go test"
-go test -count=1 -timeout 20m "$@" ./...
+go test -race -count=1 -timeout 20m "$@" ./...

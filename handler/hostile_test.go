@@ -38,7 +38,7 @@ func deep(n int) string {
 	return strings.Repeat("[", n) + `"x"` + strings.Repeat("]", n)
 }
 
-// TestHostileInputRejected: every rejection DESIGN.md lists, and hostile
+// TestHostileInputRejected: every rejection README.md, Input, lists, and hostile
 // payloads (megabytes, deep nesting, invalid UTF-8, 100,000 ids), go
 // through Invoke as Lambda calls it: each is an *InputError whose message
 // names the problem in a few lines, logged once, and nothing is read,
@@ -49,7 +49,7 @@ func TestHostileInputRejected(t *testing.T) {
 		name, payload string
 		want          string // in the message
 	}{
-		// DESIGN.md's list.
+		// README.md's list.
 		{"invalid JSON", `{"sessionIds": ["s-1"`, "not valid JSON"},
 		{"not an object", `["s-1"]`, "must be a JSON object"},
 		{"unknown field", `{"sessionID": ["s-1"]}`, `unknown field "sessionID"`},

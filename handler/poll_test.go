@@ -949,9 +949,8 @@ func TestPollConcurrency(t *testing.T) {
 
 // TestPollItemFits: the snapshot of a session whose events could not be
 // published must still fit in a DynamoDB item (400 KB), or the events are
-// lost once the session moves on (here: is deleted). DESIGN: "An observed
-// change whose publication failed is still published later even if the
-// session has moved on in the meantime."
+// lost once the session moves on (here: is deleted). README, Guarantees:
+// a later run publishes them even if the session has moved on.
 func TestPollItemFits(t *testing.T) {
 	tb := newTestbed(t, env("SESSION_IDS", "s-1"))
 	s := bare("s-1", "FAILED")
@@ -1091,7 +1090,7 @@ func TestPollConflictKeepsUnpublished(t *testing.T) {
 }
 
 // TestSessionErrorJSON: every errors entry has a sessionId key, null for a
-// failure of the run's own (DESIGN: [{"sessionId": …, "error": …}]).
+// failure of the run's own (README, The response: [{"sessionId": …, "error": …}]).
 func TestSessionErrorJSON(t *testing.T) {
 	for _, tt := range []struct {
 		in   handler.SessionError
@@ -1104,5 +1103,39 @@ func TestSessionErrorJSON(t *testing.T) {
 		if err != nil || string(got) != tt.want {
 			t.Errorf("got %s (%v), want %s", got, err, tt.want)
 		}
+	}
+}
+
+// TestRunFailureLoggedOnce: a run that fails as a whole is logged once, at
+// the boundary (Invoke), whatever failed: reading the table, or publishing
+// every event; Lambda then reports the returned error itself.
+func TestRunFailureLoggedOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fail func(tb *testbed)
+	}{
+		{"table unreadable", func(tb *testbed) {
+			tb.db.Fail = func(string, any) error { return errors.New("table gone") }
+		}},
+		{"nothing published", func(tb *testbed) { tb.bus.failWith(errors.New("bus gone")) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tb := newTestbed(t, env("SESSION_IDS", "s-1"))
+			tb.glue.put(bare("s-1", "READY"), nil)
+			tc.fail(tb)
+			if _, err := tb.h.Invoke(lambdaCtx(), []byte(`{}`)); err == nil {
+				t.Fatal("got no error, want the run to fail")
+			}
+			var failures int
+			for _, line := range strings.Split(strings.TrimSpace(tb.logs.String()), "\n") {
+				if strings.Contains(line, `"level":"ERROR"`) && strings.Contains(line, "gone") {
+					failures++
+				}
+			}
+			if failures != 1 || strings.Count(tb.logs.String(), `"msg":"run failed"`) != 1 {
+				t.Errorf("the failure is logged %d times (%d \"run failed\" lines), want once:\n%s", failures,
+					strings.Count(tb.logs.String(), `"msg":"run failed"`), tb.logs.String())
+			}
+		})
 	}
 }

@@ -121,7 +121,8 @@ func (c Case) Concurrency() int {
 	return DefaultMaxConcurrency
 }
 
-// DefaultMaxConcurrency is MAX_CONCURRENCY's default (DESIGN.md).
+// DefaultMaxConcurrency is MAX_CONCURRENCY's default (README.md,
+// Configuration).
 const DefaultMaxConcurrency = 8
 
 // Result is what a measured run did and took.

@@ -61,6 +61,15 @@ func (k *killer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "killed", http.StatusBadGateway)
 }
 
+// hasFired reports whether the trigger was pulled. The function's calls
+// reach ServeHTTP from another process, so the race detector sees no order
+// between its write and the test's read unless both hold mu.
+func (k *killer) hasFired() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.fired
+}
+
 func (k *killer) kill() {
 	for _, pid := range k.f.RuntimePIDs() {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
@@ -129,7 +138,7 @@ func TestCrashAtEachPoint(t *testing.T) {
 			k.f = f
 			k.mu.Unlock()
 			body, err := f.Invoke(ctx, nil)
-			if !k.fired {
+			if !k.hasFired() {
 				t.Fatalf("the kill point was never reached: %s %v", body, err)
 			}
 			if err == nil {

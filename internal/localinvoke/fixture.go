@@ -193,7 +193,7 @@ func session(id, status string, tags map[string]string) glueemu.Session {
 		Role:        "arn:aws:iam::123456789012:role/GlueInteractiveSession",
 		Command:     &glueemu.Command{Name: "glueetl", PythonVersion: "3"},
 		GlueVersion: "4.0", WorkerType: "G.1X", NumberOfWorkers: &workers, IdleTimeout: &idle,
-		// Never to appear in an event or a log line (DESIGN.md).
+		// Never to appear in an event or a log line (README.md, Events).
 		DefaultArguments: map[string]string{"--secret-token": "localinvoke-do-not-leak"},
 		Tags:             maps.Clone(tags),
 	}

@@ -85,7 +85,7 @@ func TestInvocationPayloads(t *testing.T) {
 	}
 
 	// The three ways a schedule delivers its event differ exactly where
-	// DESIGN.md says they do.
+	// README.md, Input, says they do.
 	shapes := []struct {
 		file       string
 		source     string
@@ -185,8 +185,8 @@ func publishedEvents(tb testing.TB) map[string]map[string]any {
 // TestPublishedExamples proves that each example is an event the code
 // could have published: its detail decodes strictly into handler.Detail,
 // it is exactly the detail handler.Transition emits for the change it
-// describes (eventId included), and its
-// envelope agrees with its detail the way DESIGN.md says.
+// describes (eventId included), and its envelope agrees with its detail
+// the way README.md, Events, says.
 func TestPublishedExamples(t *testing.T) {
 	wantTypes := map[string]string{
 		"state-change.json": handler.DetailTypeStateChange,

@@ -198,7 +198,7 @@ func TestEnvironment(t *testing.T) {
 		}
 		if cfg.Source != "sessionwatch" || cfg.EventBus != "default" || cfg.Discover ||
 			cfg.MaxConcurrency != 8 || cfg.RetentionDays != 30 || len(cfg.SessionIDs) != 0 {
-			t.Errorf("defaults differ from DESIGN.md's: %+v", cfg)
+			t.Errorf("defaults differ from README.md's (Configuration): %+v", cfg)
 		}
 	})
 }
