@@ -39,8 +39,12 @@ const MaxPageSize = 1 << 20
 // and moto accept also fits in DynamoDB.
 const itemSizeLimit = 405_000
 
-// maxKeySize is DynamoDB's limit on the size of a partition key value.
-const maxKeySize = 2048
+// DynamoDB's limits on the size of a partition key's value and of a sort
+// key's, in a table or an index.
+const (
+	maxHashKeySize  = 2048
+	maxRangeKeySize = 1024
+)
 
 // DynamoDB is an in-memory stand-in for the DynamoDB operations that
 // state.Store uses: BatchGetItem, GetItem, PutItem, UpdateItem,
@@ -317,9 +321,8 @@ const (
 )
 
 // keyOf returns the partition key's value of an item or key, checked as
-// moto and DynamoDB check it: present, a string, not empty, no longer than
-// maxKeySize bytes in a write (moto checks the length of written keys
-// only), and in a key, alone.
+// moto and DynamoDB check it: present, a string, not empty, and in a key,
+// alone. checkKeySizes checks its size in a write.
 func (t *table) keyOf(item map[string]types.AttributeValue, use keyUse) (string, error) {
 	v, ok := item[t.hashKey]
 	if !ok || (use != keyOfItem && len(item) != 1) {
@@ -333,10 +336,34 @@ func (t *table) keyOf(item map[string]types.AttributeValue, use keyUse) (string,
 		return "", validation(fmt.Sprintf("One or more parameter values were invalid: Type mismatch for key %s expected: S actual: %s", t.hashKey, typeName(v)))
 	case sv.Value == "":
 		return "", validation("One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: " + t.hashKey)
-	case use != keyToRead && len(sv.Value) > maxKeySize:
-		return "", validation(fmt.Sprintf("One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of%d bytes", maxKeySize))
 	}
 	return sv.Value, nil
+}
+
+// checkKeySizes rejects an item to store whose key attributes, of the
+// table or of an index, are over DynamoDB's limits, as moto does: whether
+// or not the item has the index's other key attribute. sessionwatch's
+// table keys its index on SessionId too, so a session id is limited to
+// maxRangeKeySize bytes.
+func (t *table) checkKeySizes(item map[string]types.AttributeValue) error {
+	hashes, ranges := []string{t.hashKey}, []string{}
+	for _, ix := range t.indexes {
+		hashes = append(hashes, ix.hashKey)
+		if ix.rangeKey != "" {
+			ranges = append(ranges, ix.rangeKey)
+		}
+	}
+	for _, a := range hashes {
+		if v, ok := item[a]; ok && valueSize(v) > maxHashKeySize {
+			return validation(fmt.Sprintf("One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of%d bytes", maxHashKeySize))
+		}
+	}
+	for _, a := range ranges {
+		if v, ok := item[a]; ok && valueSize(v) > maxRangeKeySize {
+			return validation(fmt.Sprintf("One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of %d bytes", maxRangeKeySize))
+		}
+	}
+	return nil
 }
 
 // checkIndexKeys rejects, as DynamoDB does, an item to store whose

@@ -75,6 +75,9 @@ func (d *DynamoDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, _ ...
 	if err := t.checkIndexKeys(in.Item, false); err != nil {
 		return nil, err
 	}
+	if err := t.checkKeySizes(in.Item); err != nil {
+		return nil, err
+	}
 	old, exists := t.items[k]
 	if cond != nil && !cond(old) {
 		return nil, conditionFailed(old, in.ReturnValuesOnConditionCheckFailure)
@@ -229,6 +232,9 @@ func (d *DynamoDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput,
 		return nil, validation(fmt.Sprintf("Item size to update has exceeded the maximum allowed size (%d bytes; at most %d)", size, itemSizeLimit))
 	}
 	if err := t.checkIndexKeys(next, true); err != nil {
+		return nil, err
+	}
+	if err := t.checkKeySizes(next); err != nil {
 		return nil, err
 	}
 	t.items[k] = next
