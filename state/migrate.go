@@ -124,4 +124,3 @@ func (s *Store) migrateSnapshot(ctx context.Context, item map[string]dbtypes.Att
 	}
 	return nil
 }
-

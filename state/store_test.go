@@ -61,13 +61,10 @@ var storeCases = []dbCase{
 	{"round trip", func(t *testing.T, b backend) {
 		st := b.store()
 		at := time.Date(2026, 11, 24, 12, 0, 0, 123456789, time.UTC)
+		created := at.Add(-time.Hour)
 		want := &state.Snapshot{
-			SessionID: "s-1", Status: "FAILED", ErrorMessage: "boom", ErrorDigest: "d1", ObservedAt: at,
-			Deleted: true, Sequence: 3, ExpiresAt: 1800000000,
-			Pending: []state.Event{
-				{DetailType: "Glue Session Error", Detail: `{"a":"é"}`, EventID: "abc", Time: at},
-				{DetailType: "Glue Session State Change", Detail: `{}`, EventID: "def", Time: at.Add(time.Second)},
-			},
+			SessionID: "s-1", CreatedOn: &created, Status: "FAILED", ErrorMessage: "boom é", ErrorDigest: "d1", ObservedAt: at,
+			Deleted: true, Sequence: 3, ExpiresAt: 1800000000, Shelf: state.OnShelf, Untracked: true,
 		}
 		if err := st.Save(t.Context(), want, 0); err != nil {
 			t.Fatal(err)
@@ -75,9 +72,9 @@ var storeCases = []dbCase{
 		if want.Version != 1 {
 			t.Errorf("Version after the first save: got %d, want 1", want.Version)
 		}
-		got, err := st.Load(t.Context(), []string{"s-1"})
-		if err != nil {
-			t.Fatal(err)
+		got, unreadable, err := st.Load(t.Context(), []string{"s-1"})
+		if err != nil || len(unreadable) != 0 {
+			t.Fatal(err, unreadable)
 		}
 		if !reflect.DeepEqual(got["s-1"], want) {
 			t.Errorf("loaded:\n got %+v\nwant %+v", got["s-1"], want)
@@ -175,7 +172,7 @@ var storeCases = []dbCase{
 	}},
 
 	{"load of no ids makes no call", func(t *testing.T, b backend) {
-		got, err := b.store().Load(t.Context(), nil)
+		got, _, err := b.store().Load(t.Context(), nil)
 		if err != nil || len(got) != 0 {
 			t.Fatalf("got %v, %v, want nothing", got, err)
 		}
@@ -196,7 +193,7 @@ var storeCases = []dbCase{
 			{250, 5, 3},
 		} {
 			before := b.calls()["BatchGetItem"]
-			got, err := st.Load(t.Context(), ids[:tc.ids])
+			got, _, err := st.Load(t.Context(), ids[:tc.ids])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -228,7 +225,7 @@ var storeCases = []dbCase{
 			left--
 			return n / 2
 		}}
-		got, err := b.with(db).store().Load(t.Context(), ids)
+		got, _, err := b.with(db).store().Load(t.Context(), ids)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -249,7 +246,7 @@ var storeCases = []dbCase{
 		db := &throttled{DynamoDB: b.db, unprocessed: func(n int) int { return n }}
 		st := b.with(db).store()
 		st.Backoff = time.Microsecond
-		_, err := st.Load(t.Context(), sessionIDs(3))
+		_, _, err := st.Load(t.Context(), sessionIDs(3))
 		if err == nil || !strings.Contains(err.Error(), "unprocessed") || !strings.Contains(err.Error(), b.table) {
 			t.Fatalf("got %v, want an error naming the table and the unprocessed keys", err)
 		}
@@ -257,20 +254,28 @@ var storeCases = []dbCase{
 		st.Backoff = 50 * time.Millisecond
 		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 		defer cancel()
-		if _, err := st.Load(ctx, sessionIDs(3)); !errors.Is(err, context.DeadlineExceeded) {
+		if _, _, err := st.Load(ctx, sessionIDs(3)); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("got %v, want the context's deadline", err)
 		}
 	}},
 
-	{"load of a malformed item", func(t *testing.T, b backend) {
+	{"an unreadable item fails only its id", func(t *testing.T, b backend) {
 		b.seed(t, map[string]types.AttributeValue{"SessionId": s("s-1"), "Sequence": s("three")})
-		if _, err := b.store().Load(t.Context(), []string{"s-1"}); err == nil || !strings.Contains(err.Error(), "malformed") {
-			t.Fatalf("got %v, want a malformed item error", err)
+		saveAll(t, b.store(), "s-2")
+		snaps, unreadable, err := b.store().Load(t.Context(), []string{"s-1", "s-2", "s-3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(snaps) != 1 || snaps["s-2"] == nil || snaps["s-2"].Version != 1 {
+			t.Errorf("snapshots: got %v, want s-2 alone", snaps)
+		}
+		if len(unreadable) != 1 || unreadable["s-1"] == nil || !strings.Contains(unreadable["s-1"].Error(), "s-1") {
+			t.Errorf("unreadable: got %v, want an error naming s-1 alone", unreadable)
 		}
 	}},
 
 	{"load from a missing table names it", func(t *testing.T, b backend) {
-		_, err := state.NewStore(b.db, missingTable).Load(t.Context(), sessionIDs(150))
+		_, _, err := state.NewStore(b.db, missingTable).Load(t.Context(), sessionIDs(150))
 		if err == nil || !strings.Contains(err.Error(), missingTable) {
 			t.Fatalf("got %v, want an error naming the table", err)
 		}
@@ -285,7 +290,7 @@ var storeCases = []dbCase{
 			if err := st.Save(t.Context(), snap, read); err != nil {
 				t.Fatal(err)
 			}
-			got, err := st.Load(t.Context(), []string{"s-1"})
+			got, _, err := st.Load(t.Context(), []string{"s-1"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -293,151 +298,74 @@ var storeCases = []dbCase{
 				t.Fatalf("read after save %d: got %+v, want version %d", read+1, got["s-1"], read+1)
 			}
 		}
-		if err := st.Track(t.Context(), []string{"s-1"}); err != nil {
+		if err := st.WriteRun(t.Context(), state.Run{Cursor: "s-1"}); err != nil {
 			t.Fatal(err)
 		}
-		if ids, err := st.Tracked(t.Context()); err != nil || len(ids) != 1 {
-			t.Fatalf("tracked after Track: got %q, %v", ids, err)
+		if run, err := st.ReadRun(t.Context()); err != nil || run.Cursor != "s-1" {
+			t.Fatalf("run after WriteRun: got %+v, %v", run, err)
 		}
+		if _, err := st.Migrate(t.Context(), state.Run{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.ReadShelf(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
 		for _, in := range rec.reads {
 			switch in := in.(type) {
 			case *dynamodb.GetItemInput:
+				seen["GetItem"] = true
 				if !aws.ToBool(in.ConsistentRead) {
 					t.Errorf("GetItem without ConsistentRead")
 				}
 			case *dynamodb.BatchGetItemInput:
+				seen["BatchGetItem"] = true
 				for name, ka := range in.RequestItems {
 					if !aws.ToBool(ka.ConsistentRead) {
 						t.Errorf("BatchGetItem on %s without ConsistentRead", name)
 					}
 				}
-			}
-		}
-	}},
-
-	{"registry starts empty and no ids make no update", func(t *testing.T, b backend) {
-		st := b.store()
-		reg, err := st.Registry(t.Context())
-		if err != nil || len(reg.Tracked) != 0 || len(reg.Skipped) != 0 {
-			t.Fatalf("empty table: got %+v, %v, want an empty registry", reg, err)
-		}
-		if err := st.Track(t.Context(), nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Untrack(t.Context(), []string{}); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.MarkSkipped(t.Context(), nil, nil); err != nil {
-			t.Fatal(err)
-		}
-		if got := b.calls(); got["UpdateItem"] != 0 || got["GetItem"] != 1 {
-			t.Errorf("calls: got %v, want one GetItem and no UpdateItem", got)
-		}
-		if item := b.item(t, state.RegistryKey); item != nil {
-			t.Errorf("registry item: got %v, want none", item)
-		}
-	}},
-
-	{"track and untrack", func(t *testing.T, b backend) {
-		st := b.store()
-		for i, step := range []struct {
-			track, untrack, want []string
-		}{
-			{track: []string{"s-2", "s-1"}, want: []string{"s-1", "s-2"}},
-			{track: []string{"s-3", "s-1"}, want: []string{"s-1", "s-2", "s-3"}},
-			{untrack: []string{"s-2", "s-9"}, want: []string{"s-1", "s-3"}},
-			{untrack: []string{"s-1", "s-3"}, want: nil},
-			{untrack: []string{"s-1"}, want: nil},
-			{track: []string{"s-4"}, want: []string{"s-4"}},
-		} {
-			before := b.calls()["UpdateItem"]
-			if err := st.Track(t.Context(), step.track); err != nil {
-				t.Fatal(err)
-			}
-			if err := st.Untrack(t.Context(), step.untrack); err != nil {
-				t.Fatal(err)
-			}
-			if got := b.calls()["UpdateItem"] - before; got != 1 {
-				t.Errorf("step %d: got %d UpdateItem calls, want 1", i, got)
-			}
-			got, err := st.Tracked(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, step.want) {
-				t.Errorf("step %d: got %q, want %q", i, got, step.want)
-			}
-			if len(step.want) == 0 {
-				// Deleting the last id removes the attribute; the item stays.
-				item := b.item(t, state.RegistryKey)
-				if item == nil || item["Ids"] != nil {
-					t.Errorf("step %d: registry item: got %v, want the key alone", i, item)
+			case *dynamodb.ScanInput:
+				seen["Scan"] = true
+				if !aws.ToBool(in.ConsistentRead) {
+					t.Errorf("Scan without ConsistentRead")
+				}
+			case *dynamodb.QueryInput:
+				// The index's reads cannot be consistent: ReadShelf must
+				// not ask.
+				seen["Query"] = true
+				if aws.ToBool(in.ConsistentRead) {
+					t.Errorf("Query of index %s with ConsistentRead", aws.ToString(in.IndexName))
 				}
 			}
 		}
-		if _, ok := b.item(t, state.RegistryKey)["Ids"].(*types.AttributeValueMemberSS); !ok {
-			t.Errorf("registry item %q: got %v, want Ids as a string set", state.RegistryKey, b.item(t, state.RegistryKey))
-		}
-		snaps, err := st.Load(t.Context(), []string{"s-4"})
-		if err != nil || len(snaps) != 0 {
-			t.Errorf("Load of a tracked id: got %v, %v, want no snapshot (the registry is not one)", snaps, err)
+		if len(seen) != 4 {
+			t.Errorf("reads seen: %v, want all four kinds", seen)
 		}
 	}},
 
-	{"mark skipped", func(t *testing.T, b backend) {
-		st := b.store()
-		if err := st.Track(t.Context(), []string{"a", "b", "c"}); err != nil {
-			t.Fatal(err)
-		}
-		for i, step := range []struct {
-			done, skipped, want []string
-			updates             int
-		}{
-			{skipped: []string{"b", "a"}, want: []string{"a", "b"}, updates: 1},
-			{done: []string{"a"}, skipped: []string{"c"}, want: []string{"b", "c"}, updates: 2},
-			{done: []string{"b", "c"}, want: nil, updates: 1},
-		} {
-			before := b.calls()["UpdateItem"]
-			if err := st.MarkSkipped(t.Context(), step.done, step.skipped); err != nil {
-				t.Fatal(err)
-			}
-			if got := b.calls()["UpdateItem"] - before; got != step.updates {
-				t.Errorf("step %d: got %d UpdateItem calls, want %d", i, got, step.updates)
-			}
-			reg, err := st.Registry(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(reg.Skipped, step.want) || !reflect.DeepEqual(reg.Tracked, []string{"a", "b", "c"}) {
-				t.Errorf("step %d: got %+v, want skipped %q and tracked a, b, c", i, reg, step.want)
-			}
-		}
-	}},
-
-	{"registry of another type is an error", func(t *testing.T, b backend) {
-		b.seed(t, map[string]types.AttributeValue{"SessionId": s(state.RegistryKey), "Ids": s("s-1")})
-		st := b.store()
-		if _, err := st.Tracked(t.Context()); err == nil || !strings.Contains(err.Error(), "malformed") {
-			t.Errorf("Tracked: got %v, want a malformed item error", err)
-		}
-		err := st.Track(t.Context(), []string{"s-2"})
-		if err == nil || !strings.Contains(err.Error(), b.table) {
-			t.Fatalf("Track: got %v, want an error naming the table", err)
-		}
-		wantCode(t, err, "ValidationException")
-	}},
-
-	{"registry in a missing table", func(t *testing.T, b backend) {
+	{"every operation on a missing table names it", func(t *testing.T, b backend) {
 		st := state.NewStore(b.db, missingTable)
-		_, err := st.Tracked(t.Context())
-		if err == nil || !strings.Contains(err.Error(), missingTable) {
-			t.Fatalf("Tracked: got %v, want an error naming the table", err)
+		ctx := t.Context()
+		for name, call := range map[string]func() error{
+			"ReadShelf": func() error { _, err := st.ReadShelf(ctx); return err },
+			"Track":     func() error { return st.Track(ctx, []string{"s-1"}) },
+			"Untrack":   func() error { return st.Untrack(ctx, []string{"s-1"}, 1800000000) },
+			"Keep":      func() error { return st.Keep(ctx, []state.Event{{EventID: "e-1", SessionID: "s-1"}}) },
+			"Discard":   func() error { return st.Discard(ctx, []string{"e-1"}) },
+			"ReadRun":   func() error { _, err := st.ReadRun(ctx); return err },
+			"WriteRun":  func() error { return st.WriteRun(ctx, state.Run{Layout: state.Layout}) },
+			"Migrate":   func() error { _, err := st.Migrate(ctx, state.Run{}); return err },
+		} {
+			err := call()
+			if err == nil || !strings.Contains(err.Error(), missingTable) {
+				t.Errorf("%s: got %v, want an error naming the table", name, err)
+				continue
+			}
+			var rnf *types.ResourceNotFoundException
+			if !errors.As(err, &rnf) {
+				t.Errorf("%s: got %v, want a *types.ResourceNotFoundException", name, err)
+			}
 		}
-		wantNotFound(t, err)
-		err = st.Track(t.Context(), []string{"s-1"})
-		if err == nil || !strings.Contains(err.Error(), missingTable) {
-			t.Fatalf("Track: got %v, want an error naming the table", err)
-		}
-		wantNotFound(t, err)
 	}},
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
 	"sessionwatch/internal/awstest"
+	"sessionwatch/state"
 )
 
 func motoConfig(t testing.TB) aws.Config {
@@ -66,6 +68,22 @@ func TestTable(t *testing.T) {
 		tbl.BillingModeSummary == nil || tbl.BillingModeSummary.BillingMode != ddbtypes.BillingModePayPerRequest ||
 		len(tbl.KeySchema) != 1 || aws.ToString(tbl.KeySchema[0].AttributeName) != "SessionId" || tbl.KeySchema[0].KeyType != ddbtypes.KeyTypeHash {
 		t.Errorf("table: status %s, billing %+v, key schema %+v", tbl.TableStatus, tbl.BillingModeSummary, tbl.KeySchema)
+	}
+	// The table is sessionwatch's own: its index included.
+	want := state.Schema(name).GlobalSecondaryIndexes
+	if len(tbl.GlobalSecondaryIndexes) != len(want) {
+		t.Fatalf("indexes: got %d, want %d", len(tbl.GlobalSecondaryIndexes), len(want))
+	}
+	for i, gsi := range tbl.GlobalSecondaryIndexes {
+		w := want[i]
+		if aws.ToString(gsi.IndexName) != aws.ToString(w.IndexName) || gsi.IndexStatus != ddbtypes.IndexStatusActive ||
+			!reflect.DeepEqual(keyNames(gsi.KeySchema), keyNames(w.KeySchema)) ||
+			gsi.Projection.ProjectionType != w.Projection.ProjectionType ||
+			!reflect.DeepEqual(gsi.Projection.NonKeyAttributes, w.Projection.NonKeyAttributes) {
+			t.Errorf("index %d: got %s (%s) keys %q projection %+v, want %s keys %q projection %+v", i,
+				aws.ToString(gsi.IndexName), gsi.IndexStatus, keyNames(gsi.KeySchema), *gsi.Projection,
+				aws.ToString(w.IndexName), keyNames(w.KeySchema), *w.Projection)
+		}
 	}
 
 	ttl, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: &name})
@@ -485,4 +503,13 @@ func TestStartMoto(t *testing.T) {
 		resp.Body.Close()
 		t.Errorf("moto at %s still answers after stop", url)
 	}
+}
+
+// keyNames returns a key schema as "name:TYPE" strings.
+func keyNames(schema []ddbtypes.KeySchemaElement) []string {
+	out := make([]string, len(schema))
+	for i, k := range schema {
+		out[i] = aws.ToString(k.AttributeName) + ":" + string(k.KeyType)
+	}
+	return out
 }

@@ -10,21 +10,24 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"sessionwatch/state"
 )
 
 // Attribute names of the tables that [NewTable] creates.
 const (
-	TableKey = "SessionId" // partition key, type S
-	TableTTL = "ExpiresAt" // TTL attribute, epoch seconds (N)
+	TableKey = state.KeyAttribute // partition key, type S
+	TableTTL = state.TTLAttribute // TTL attribute, epoch seconds (N)
 )
 
 // callTimeout bounds each helper's AWS calls.
 const callTimeout = 30 * time.Second
 
-// NewTable creates a DynamoDB table with a unique name (a fragment of
-// tb.Name() and a random suffix), partition key "SessionId" of type S and
-// billing mode PAY_PER_REQUEST, waits until it is ACTIVE, enables TTL on
-// "ExpiresAt" and returns its name. The table is deleted in tb.Cleanup.
+// NewTable creates sessionwatch's table, as state.Schema defines it
+// (partition key "SessionId" of type S, on-demand, the index state.IndexName),
+// with a unique name (a fragment of tb.Name() and a random suffix), waits
+// until it is ACTIVE, enables TTL on "ExpiresAt" as the template does and
+// returns its name. The table is deleted in tb.Cleanup.
 func NewTable(tb testing.TB, cfg aws.Config) string {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(tb.Context(), callTimeout)
@@ -53,16 +56,7 @@ func CreateTable(ctx context.Context, cfg aws.Config, prefix string) (name strin
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 
-	_, err = client.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:   aws.String(name),
-		BillingMode: types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String(TableKey), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String(TableKey), KeyType: types.KeyTypeHash},
-		},
-	})
+	_, err = client.CreateTable(ctx, state.Schema(name))
 	if err != nil {
 		return "", nil, fmt.Errorf("CreateTable %s: %w", name, err)
 	}

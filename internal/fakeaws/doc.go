@@ -3,10 +3,11 @@
 // benchmarks and fast tests. Integration tests use moto instead (see
 // internal/awstest).
 //
-// [DynamoDB] implements state.DynamoDB over tables held in memory and
-// [EventBridge] implements handler.EventBridge by recording the entries it
-// accepts. Both enforce the service limits sessionwatch must respect (100
-// keys a BatchGetItem, 400 KB an item, 10 entries and 256 KiB a PutEvents
+// [DynamoDB] implements state.DynamoDB over tables held in memory, global
+// secondary indexes included, and [EventBridge] implements
+// handler.EventBridge by recording the entries it accepts. Both enforce the
+// service limits sessionwatch must respect (100 keys a BatchGetItem, 400 KB
+// an item, 1 MB a Query or Scan page, 10 entries and 256 KiB a PutEvents
 // request), count their calls by operation, can wait a fixed latency before
 // answering, and take hooks that inject faults. Requests they do not
 // support (an expression of another shape, a projection) fail with an error

@@ -42,29 +42,43 @@ func wantAPIError(t *testing.T, err error, code string) {
 
 // The DynamoDB fake's answers are checked against moto by the cases of
 // state's tests, which run on both. What is left here is what moto cannot
-// check: the fake's own hooks, deep copies, and the requests moto answers
-// with an HTTP 500 or the fake refuses as unsupported.
+// check: the fake's own hooks, deep copies, its schemas, and the requests
+// moto answers with an HTTP 500 or the fake refuses as unsupported.
 
 func TestDynamoDBCallsAndReset(t *testing.T) {
 	db := fakeaws.NewDynamoDB(table)
 	st := state.NewStore(db, table)
-	if err := st.Save(context.Background(), &state.Snapshot{SessionID: "s-1"}, 0); err != nil {
+	ctx := context.Background()
+	if err := st.Save(ctx, &state.Snapshot{SessionID: "s-1"}, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Load(context.Background(), []string{"s-1", "s-2"}); err != nil {
+	if _, _, err := st.Load(ctx, []string{"s-1", "s-2"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Load(context.Background(), []string{"s-3"}); err != nil {
+	if _, _, err := st.Load(ctx, []string{"s-3"}); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := db.Calls(), map[string]int{"PutItem": 1, "BatchGetItem": 2}; !maps.Equal(got, want) {
+	if err := st.Track(ctx, []string{"s-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Discard(ctx, []string{"e-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ReadShelf(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Migrate(ctx, state.Run{}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"PutItem": 2, "BatchGetItem": 2, "UpdateItem": 1, "DeleteItem": 2, "Query": 1, "GetItem": 1, "Scan": 1}
+	if got := db.Calls(); !maps.Equal(got, want) {
 		t.Fatalf("calls: got %v, want %v", got, want)
 	}
 	db.Reset()
 	if got := db.Calls(); len(got) != 0 {
 		t.Fatalf("calls after Reset: got %v, want none", got)
 	}
-	if len(db.Items(table)) != 1 {
+	if len(db.Items(table)) != 2 {
 		t.Fatalf("Reset dropped items: %v", db.Items(table))
 	}
 }
@@ -100,12 +114,34 @@ func TestDynamoDBUnprocessed(t *testing.T) {
 func TestDynamoDBRefusals(t *testing.T) {
 	ctx := context.Background()
 	db := fakeaws.NewDynamoDB(table)
+	if err := db.SetItem(table, map[string]dbtypes.AttributeValue{"SessionId": s("s-0"), "Shelf": s("1")}); err != nil {
+		t.Fatal(err)
+	}
 	v := map[string]dbtypes.AttributeValue{":v": n("1")}
+	update := func(expr string, values map[string]dbtypes.AttributeValue) func() error {
+		return func() error {
+			_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table), Key: keyOf("s-1"), UpdateExpression: &expr, ExpressionAttributeValues: values})
+			return err
+		}
+	}
+	query := func(in dynamodb.QueryInput) func() error {
+		return func() error {
+			in.TableName = aws.String(table)
+			in.IndexName = aws.String(state.IndexName)
+			if in.KeyConditionExpression == nil {
+				in.KeyConditionExpression = aws.String("Shelf = :on")
+			}
+			in.ExpressionAttributeValues = map[string]dbtypes.AttributeValue{":on": s("1")}
+			_, err := db.Query(ctx, &in)
+			return err
+		}
+	}
 	for _, tc := range []struct {
 		name string
 		call func() error
 		code string // an API error code, or "unsupported"
 	}{
+		// moto answers these with HTTP 500.
 		{"undefined value", func() error {
 			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: keyOf("s-1"), ConditionExpression: aws.String("Version = :v")})
 			return err
@@ -114,20 +150,31 @@ func TestDynamoDBRefusals(t *testing.T) {
 			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: keyOf("s-1"), ConditionExpression: aws.String("#v = :v"), ExpressionAttributeValues: v})
 			return err
 		}, "ValidationException"},
+		{"undefined value in an update", update("SET Version = :w", v), "ValidationException"},
+		{"a Limit of 0", query(dynamodb.QueryInput{Limit: aws.Int32(0)}), "ValidationException"},
+		{"a start key of another schema", query(dynamodb.QueryInput{ExclusiveStartKey: keyOf("s-0")}), "ValidationException"},
+		{"a query on the wrong key", query(dynamodb.QueryInput{KeyConditionExpression: aws.String("SessionId = :on")}), "ValidationException"},
+
+		// What the fake does not implement.
 		{"other condition", func() error {
 			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: keyOf("s-1"), ConditionExpression: aws.String("Version < :v"), ExpressionAttributeValues: v})
+			return err
+		}, "unsupported"},
+		{"a function in a condition", func() error {
+			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: keyOf("s-1"), ConditionExpression: aws.String("size(Version) = :v"), ExpressionAttributeValues: v})
 			return err
 		}, "unsupported"},
 		{"projection", func() error {
 			_, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: keyOf("s-1"), ProjectionExpression: aws.String("Version")})
 			return err
 		}, "unsupported"},
-		{"SET", func() error {
-			_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table), Key: keyOf("s-1"), UpdateExpression: aws.String("SET Version = :v"), ExpressionAttributeValues: v})
-			return err
-		}, "unsupported"},
-		{"ADD a number", func() error {
-			_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table), Key: keyOf("s-1"), UpdateExpression: aws.String("ADD Version :v"), ExpressionAttributeValues: v})
+		{"SET arithmetic", update("SET Version = Version + :v", v), "unsupported"},
+		{"SET if_not_exists", update("SET Version = if_not_exists(Version, :v)", v), "unsupported"},
+		{"a nested path", update("SET Doc.Version = :v", v), "unsupported"},
+		{"a filter", query(dynamodb.QueryInput{FilterExpression: aws.String("attribute_exists(Detail)")}), "unsupported"},
+		{"an attribute the index does not project", query(dynamodb.QueryInput{ProjectionExpression: aws.String("Version")}), "unsupported"},
+		{"a parallel scan", func() error {
+			_, err := db.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), Segment: aws.Int32(0), TotalSegments: aws.Int32(2)})
 			return err
 		}, "unsupported"},
 	} {
@@ -142,23 +189,82 @@ func TestDynamoDBRefusals(t *testing.T) {
 			wantAPIError(t, err, tc.code)
 		})
 	}
-	if len(db.Items(table)) != 0 {
+	if len(db.Items(table)) != 1 {
 		t.Fatalf("refused calls stored %v", db.Items(table))
+	}
+}
+
+func TestDynamoDBCreateTable(t *testing.T) {
+	db := fakeaws.NewDynamoDB()
+	schema := func(edit func(*dynamodb.CreateTableInput)) *dynamodb.CreateTableInput {
+		in := state.Schema("t")
+		edit(in)
+		return in
+	}
+	for _, tc := range []struct {
+		name string
+		in   *dynamodb.CreateTableInput
+		code string // an API error code, "unsupported", or "" for success
+	}{
+		{"sessionwatch's", state.Schema("t"), ""},
+		{"no name", schema(func(in *dynamodb.CreateTableInput) { in.TableName = nil }), "ValidationException"},
+		{"an index key without a definition", schema(func(in *dynamodb.CreateTableInput) { in.AttributeDefinitions = in.AttributeDefinitions[:1] }), "ValidationException"},
+		{"a definition no key uses", schema(func(in *dynamodb.CreateTableInput) { in.GlobalSecondaryIndexes = nil }), "ValidationException"},
+		{"INCLUDE without attributes", schema(func(in *dynamodb.CreateTableInput) { in.GlobalSecondaryIndexes[0].Projection.NonKeyAttributes = nil }), "ValidationException"},
+		{"a sort key", schema(func(in *dynamodb.CreateTableInput) {
+			in.KeySchema = append(in.KeySchema, dbtypes.KeySchemaElement{AttributeName: aws.String("Shelf"), KeyType: dbtypes.KeyTypeRange})
+		}), "unsupported"},
+		{"a local index", schema(func(in *dynamodb.CreateTableInput) {
+			in.LocalSecondaryIndexes = []dbtypes.LocalSecondaryIndex{{IndexName: aws.String("l")}}
+		}), "unsupported"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := db.CreateTable(tc.in)
+			switch tc.code {
+			case "":
+				if err != nil {
+					t.Fatal(err)
+				}
+			case "unsupported":
+				if err == nil || !strings.Contains(err.Error(), "unsupported") {
+					t.Fatalf("got %v, want an unsupported error", err)
+				}
+			default:
+				wantAPIError(t, err, tc.code)
+			}
+		})
 	}
 }
 
 func TestDynamoDBDeepCopies(t *testing.T) {
 	db := fakeaws.NewDynamoDB(table)
-	in := map[string]dbtypes.AttributeValue{"SessionId": s("s-1"), "L": &dbtypes.AttributeValueMemberL{Value: []dbtypes.AttributeValue{s("a")}}}
-	if _, err := db.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(table), Item: in}); err != nil {
+	ctx := context.Background()
+	in := map[string]dbtypes.AttributeValue{"SessionId": s("s-1"), "Shelf": s("1"), "L": &dbtypes.AttributeValueMemberL{Value: []dbtypes.AttributeValue{s("a")}}}
+	if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: in}); err != nil {
 		t.Fatal(err)
 	}
 	in["L"].(*dbtypes.AttributeValueMemberL).Value[0] = s("changed")
 	out := db.Items(table)["s-1"]
 	out["L"].(*dbtypes.AttributeValueMemberL).Value[0] = s("changed too")
-	got := db.Items(table)["s-1"]["L"].(*dbtypes.AttributeValueMemberL).Value[0].(*dbtypes.AttributeValueMemberS).Value
-	if got != "a" {
-		t.Fatalf("stored list element: got %q, want %q", got, "a")
+	scan, err := db.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan.Items[0]["L"].(*dbtypes.AttributeValueMemberL).Value[0] = s("changed by a scan")
+	query, err := db.Query(ctx, &dynamodb.QueryInput{
+		TableName: aws.String(table), IndexName: aws.String(state.IndexName), KeyConditionExpression: aws.String("Shelf = :on"),
+		ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":on": s("1")},
+	})
+	if err != nil || len(query.Items) != 1 {
+		t.Fatalf("query: got %v, %v", query, err)
+	}
+	query.Items[0]["SessionId"].(*dbtypes.AttributeValueMemberS).Value = "changed by a query"
+	got := db.Items(table)["s-1"]
+	if l := got["L"].(*dbtypes.AttributeValueMemberL).Value[0].(*dbtypes.AttributeValueMemberS).Value; l != "a" {
+		t.Fatalf("stored list element: got %q, want %q", l, "a")
+	}
+	if k := got["SessionId"].(*dbtypes.AttributeValueMemberS).Value; k != "s-1" {
+		t.Fatalf("stored key: got %q, want s-1", k)
 	}
 }
 
@@ -168,19 +274,22 @@ func TestDynamoDBHooks(t *testing.T) {
 	var ops []string
 	db.Fail = func(op string, in any) error {
 		ops = append(ops, op)
-		if _, ok := in.(*dynamodb.GetItemInput); ok {
+		if _, ok := in.(*dynamodb.QueryInput); ok {
 			return boom
 		}
 		return nil
 	}
 	st := state.NewStore(db, table)
-	if _, err := st.Tracked(context.Background()); !errors.Is(err, boom) {
+	if _, err := st.ReadShelf(context.Background()); !errors.Is(err, boom) {
 		t.Fatalf("got %v, want the injected error", err)
 	}
-	if _, err := st.Load(context.Background(), []string{"a"}); err != nil {
+	if _, _, err := st.Load(context.Background(), []string{"a"}); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := strings.Join(ops, ","), "GetItem,BatchGetItem"; got != want {
+	if err := st.Discard(context.Background(), []string{"e"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(ops, ","), "Query,BatchGetItem,DeleteItem"; got != want {
 		t.Fatalf("hook saw %s, want %s", got, want)
 	}
 
@@ -188,7 +297,7 @@ func TestDynamoDBHooks(t *testing.T) {
 	db.Latency = time.Hour
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
-	if _, err := st.Tracked(ctx); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := st.ReadRun(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want the context's error", err)
 	}
 }
