@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +52,14 @@ func (s *Store) Migrate(ctx context.Context, run Run) (Run, error) {
 	if err := s.Track(ctx, legacy.Ids); err != nil {
 		return run, fmt.Errorf("migrate: %w", err)
 	}
+	if len(legacy.Skipped) > 0 {
+		// Kept before the registry item goes, so a migration cut short
+		// still polls them first once it is done.
+		run.Behind = union(run.Behind, legacy.Skipped)
+		if err := s.WriteRun(ctx, run); err != nil {
+			return run, fmt.Errorf("migrate: %w", err)
+		}
+	}
 	p := dynamodb.NewScanPaginator(s.db, &dynamodb.ScanInput{TableName: &s.table, ConsistentRead: aws.Bool(true)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -73,7 +82,6 @@ func (s *Store) Migrate(ctx context.Context, run Run) (Run, error) {
 		}
 	}
 	run.Layout = Layout
-	run.Behind = append(run.Behind, legacy.Skipped...)
 	if err := s.WriteRun(ctx, run); err != nil {
 		return run, fmt.Errorf("migrate: %w", err)
 	}
@@ -123,4 +131,14 @@ func (s *Store) migrateSnapshot(ctx context.Context, item map[string]dbtypes.Att
 		return fmt.Errorf("migrate snapshot %s: %w", snap.SessionID, err)
 	}
 	return nil
+}
+
+// union returns a with the elements of b it lacks.
+func union(a, b []string) []string {
+	for _, x := range b {
+		if !slices.Contains(a, x) {
+			a = append(a, x)
+		}
+	}
+	return a
 }

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,9 @@ type outboxItem struct {
 // Keeping an event twice keeps it once.
 func (s *Store) Keep(ctx context.Context, events []Event) error {
 	return each(ctx, s.Parallel, events, func(ctx context.Context, ev Event) error {
+		if ev.EventID == "" || ev.SessionID == "" {
+			return fmt.Errorf("keep an event in the outbox of %s: it has no eventId or no session", s.table)
+		}
 		item, err := attributevalue.MarshalMap(outboxItem{Key: OutboxPrefix + ev.EventID, Shelf: OnShelf, Event: ev})
 		if err == nil {
 			_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item})
@@ -57,7 +61,7 @@ func sortEvents(events []Event) {
 		if c := strings.Compare(a.SessionID, b.SessionID); c != 0 {
 			return c
 		}
-		return int(a.Sequence - b.Sequence)
+		return cmp.Compare(a.Sequence, b.Sequence)
 	})
 }
 
