@@ -455,9 +455,9 @@ func TestFaultListSessionsFails(t *testing.T) {
 				!strings.Contains(res.Errors[0].Error, "page 3") || !strings.Contains(res.Errors[0].Error, tc.want) {
 				t.Errorf("errors: got %+v, want one discovery error naming page 3 and %s", res.Errors, tc.want)
 			}
-			wantEvents(t, tb.events(t), "x-1#1 Glue Session State Change null->READY",
-				"d-0#1 Glue Session State Change null->READY", "d-1#1 Glue Session State Change null->READY",
-				"d-2#1 Glue Session State Change null->READY", "d-3#1 Glue Session State Change null->READY")
+			wantEvents(t, tb.events(t), "d-0#1 Glue Session State Change null->READY", "d-1#1 Glue Session State Change null->READY",
+				"d-2#1 Glue Session State Change null->READY", "d-3#1 Glue Session State Change null->READY",
+				"x-1#1 Glue Session State Change null->READY")
 			for _, id := range ids[4:] {
 				if tb.snapshot(t, id) != nil {
 					t.Errorf("%s: has a snapshot, but it was never listed", id)
@@ -723,6 +723,7 @@ func TestFaultDynamoDBUnprocessedKeys(t *testing.T) {
 
 	t.Run("for good", func(t *testing.T) {
 		tb := setup(t)
+		tb.h.DeadlineReserve = 100 * time.Millisecond // leave the run time to read
 		tb.db.Unprocessed = func(n int) int { return n }
 		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 		defer cancel()

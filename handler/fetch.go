@@ -19,10 +19,13 @@ import (
 // fetched is what fetch leaves for the rest of the run.
 type fetched struct {
 	changed []*session // sessions whose snapshot changes or that have new events
-	// reached is how far into the plan's order fetch got; cut are the
-	// sessions it reached whose GetSession the deadline cut short.
-	reached int
-	cut     []*session
+	// cutAt is the position in the plan's order where the deadline
+	// stopped the Glue calls (len(order) when it did not); cut are the
+	// sessions before it whose GetSession the deadline cut short.
+	cutAt int
+	cut   map[*session]bool
+	// polled are the sessions Glue answered for.
+	polled map[*session]bool
 }
 
 // fetch goes through the plan in order, state.BatchSize sessions at a
@@ -30,7 +33,8 @@ type fetched struct {
 // asks Glue for each one ListSessions did not answer (MaxConcurrency calls
 // in flight), and diffs each as soon as its answer comes; a quiet session
 // is forgotten at once, so memory holds what changed, not the fleet. It
-// starts nothing after fetchCtx ends: what it did not reach is skipped.
+// starts no Glue call after fetchCtx ends: the sessions it did not reach
+// are skipped, except those ListSessions answered, whose state is in hand.
 // It fails only when the table cannot be read.
 func (h *Handler) fetch(ctx, fetchCtx context.Context, p *plan, res *Result) (*fetched, error) {
 	at := h.Now().UTC().Truncate(time.Second) // EventBridge keeps an event's time to the second
@@ -40,85 +44,94 @@ func (h *Handler) fetch(ctx, fetchCtx context.Context, p *plan, res *Result) (*f
 	defer loads.stop()
 
 	var mu sync.Mutex
-	f := &fetched{}
-	done := func(s *session, err error, cut bool) {
-		var diffErr error
-		if err == nil && !cut {
-			diffErr = h.diffSession(s, at, resources(s.id))
+	f := &fetched{cutAt: len(p.order), cut: map[*session]bool{}, polled: map[*session]bool{}}
+	skip := func(s *session, inFlight bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if inFlight {
+			f.cut[s] = true
 		}
+		res.Skipped = append(res.Skipped, s.id)
+	}
+	done := func(s *session, err error) {
+		if err != nil { // Glue did not answer: the snapshot stays, a later run polls it again
+			mu.Lock()
+			defer mu.Unlock()
+			res.fail(s.id, err)
+			h.Logger.WarnContext(ctx, "session failed", "sessionId", s.id, "error", err)
+			return
+		}
+		notFound := s.answer == nil && (s.prev == nil || !s.prev.Seen())
+		diffErr := h.diffSession(s, at, resources(s.id))
 		s.answer = nil // a large fleet's answers need not outlive the diff
 		mu.Lock()
 		defer mu.Unlock()
+		res.Polled++
+		f.polled[s] = true
+		if notFound {
+			res.NotFound = append(res.NotFound, s.id)
+		}
 		switch {
-		case cut:
-			f.cut = append(f.cut, s)
-			res.Skipped = append(res.Skipped, s.id)
-		case err != nil:
-			res.fail(s.id, err)
-			h.Logger.WarnContext(ctx, "session failed", "sessionId", s.id, "error", err)
-		default:
-			res.Polled++
-			if s.answer == nil && (s.prev == nil || !s.prev.Seen()) {
-				res.NotFound = append(res.NotFound, s.id)
-			}
-			if err := diffErr; err != nil {
-				res.fail(s.id, err)
-				h.Logger.ErrorContext(ctx, "session failed", "sessionId", s.id, "error", err)
-			} else if s.next != nil {
-				f.changed = append(f.changed, s)
-			}
+		case diffErr != nil:
+			res.fail(s.id, diffErr)
+			h.Logger.ErrorContext(ctx, "session failed", "sessionId", s.id, "error", diffErr)
+		case s.next != nil:
+			f.changed = append(f.changed, s)
 		}
 	}
 
 	g := errgroup.Group{}
 	g.SetLimit(h.cfg.MaxConcurrency)
 	var loadErr error
-dispatch:
+	pos := 0
 	for i, chunk := range chunks {
-		snaps, unreadable, err := loads.wait(fetchCtx, i)
-		if err != nil {
-			if fetchCtx.Err() == nil {
-				loadErr = err
+		if fetchCtx.Err() != nil && !slices.ContainsFunc(chunk, func(s *session) bool { return s.listed }) {
+			for _, s := range chunk {
+				f.cutAt = min(f.cutAt, pos)
+				skip(s, false)
+				pos++
 			}
+			continue
+		}
+		snaps, unreadable, err := loads.wait(ctx, i)
+		if err != nil {
+			loadErr = err
 			break
 		}
 		for _, s := range chunk {
-			if fetchCtx.Err() != nil {
-				break dispatch
-			}
-			f.reached++
 			s.prev = p.floor(s.id, snaps[s.id])
-			if err := unreadable[s.id]; err != nil {
-				done(s, err, false)
-				continue
-			}
-			if s.listed {
-				done(s, nil, false)
-				continue
-			}
-			g.Go(func() error {
-				if fetchCtx.Err() != nil {
-					done(s, nil, true)
+			switch {
+			case unreadable[s.id] != nil:
+				res.fail(s.id, unreadable[s.id])
+				h.Logger.ErrorContext(ctx, "session failed", "sessionId", s.id, "error", unreadable[s.id])
+			case s.listed:
+				done(s, nil)
+			case fetchCtx.Err() != nil:
+				f.cutAt = min(f.cutAt, pos)
+				skip(s, false)
+			default:
+				g.Go(func() error {
+					if fetchCtx.Err() != nil {
+						skip(s, true)
+						return nil
+					}
+					answer, err := h.getSession(fetchCtx, s.id)
+					if err != nil && fetchCtx.Err() != nil {
+						skip(s, true) // cut short by the deadline: the next run polls it first
+						return nil
+					}
+					s.answer = answer
+					done(s, err)
 					return nil
-				}
-				answer, err := h.getSession(fetchCtx, s.id)
-				if err != nil && fetchCtx.Err() != nil {
-					done(s, nil, true) // cut short by the deadline: the next run polls it first
-					return nil
-				}
-				s.answer = answer
-				done(s, err, false)
-				return nil
-			})
+				})
+			}
+			pos++
 		}
 		loads.release()
 	}
 	_ = g.Wait() // failures are per session
 	if loadErr != nil {
 		return nil, loadErr
-	}
-	for _, s := range p.order[f.reached:] {
-		res.Skipped = append(res.Skipped, s.id)
 	}
 	return f, nil
 }

@@ -78,11 +78,16 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("message: got %q", got)
 	}
 
-	// Both sessions are finished: the next run polls neither.
+	// Both sessions are finished: they leave the registry. Named in
+	// SESSION_IDS, they are still polled on every run (a configured id can
+	// be re-created), and the run is quiet.
 	tb.reset()
 	res = tb.mustInvoke(t, "")
-	if got := tb.emu.Calls()["GetSession"]; got != 0 || res.Polled != 0 {
-		t.Errorf("after finish: %d GetSession calls, %d polled; want 0", got, res.Polled)
+	if got := tb.emu.Calls()["GetSession"]; got != 2 || res.Polled != 2 || tb.writes() != 0 || len(tb.received(t)) != 0 {
+		t.Errorf("after finish: %d GetSession calls, %d polled, %d writes; want both polled, nothing written or published", got, res.Polled, tb.writes())
+	}
+	if reg := tb.registry(t); len(reg) != 0 {
+		t.Errorf("registry after both finished: %q, want empty", reg)
 	}
 	item := tb.items(t)["s-ok"]
 	if _, ok := item["ExpiresAt"]; !ok {
@@ -153,10 +158,15 @@ func TestDeletionAndUnknownID(t *testing.T) {
 	if d := events[1].detail; d.Severity != "WARN" || d.Session != nil {
 		t.Errorf("deleted event: severity %s, session %+v", d.Severity, d.Session)
 	}
+	// Deleted, it left the registry; named in SESSION_IDS, it is asked
+	// for again, and its deletion is not announced twice.
 	tb.reset()
 	tb.mustInvoke(t, "")
-	if got := tb.received(t); len(got) != 0 || tb.emu.Calls()["GetSession"] != 0 {
-		t.Errorf("after deletion: events %q, %d GetSession calls", got, tb.emu.Calls()["GetSession"])
+	if got := tb.received(t); len(got) != 0 || tb.emu.Calls()["GetSession"] != 1 || tb.writes() != 0 {
+		t.Errorf("after deletion: events %q, %d GetSession calls, %d writes; want one call, nothing else", got, tb.emu.Calls()["GetSession"], tb.writes())
+	}
+	if reg := tb.registry(t); len(reg) != 0 {
+		t.Errorf("registry: %q, want empty", reg)
 	}
 }
 
@@ -202,11 +212,12 @@ func TestDiscoveryWithTags(t *testing.T) {
 		t.Errorf("events: got %d, want 5", got)
 	}
 	tb.reset()
-	// A request overrides the tags for one run.
+	// A request overrides the tags for one run. The sessions discovered
+	// before were seen unfinished: they stay watched, polled by id.
 	res = tb.mustInvoke(t, `{"tags": {"team": "web"}}`)
 	wantEvents(t, tb.received(t), "other#1 Glue Session State Change null->READY")
-	if res.Polled != 1 {
-		t.Errorf("tag override: polled %d, want 1", res.Polled)
+	if res.Polled != 6 || tb.emu.Calls()["GetSession"] != 5 {
+		t.Errorf("tag override: polled %d with %d GetSession calls, want 6 (other listed, the 5 others by id)", res.Polled, tb.emu.Calls()["GetSession"])
 	}
 }
 

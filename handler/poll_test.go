@@ -212,11 +212,13 @@ func TestPollSeverity(t *testing.T) {
 	}
 }
 
+// TestPollDeletion: a tracked session Glue no longer knows is announced
+// deleted once, leaves the registry, and is not polled again.
 func TestPollDeletion(t *testing.T) {
-	tb := newTestbed(t, env("SESSION_IDS", "s-1"))
+	tb := newTestbed(t)
 	tb.glue.put(fullSession("s-1", "READY"), nil)
 	first := tb.now
-	tb.poll(t, lambdaCtx(), handler.Request{})
+	tb.poll(t, lambdaCtx(), handler.Request{Track: []string{"s-1"}})
 
 	tb.glue.remove("s-1")
 	tb.advance(time.Minute)
@@ -259,13 +261,17 @@ func TestPollDeletion(t *testing.T) {
 	}
 }
 
+// TestPollFinishedNotPolledAgain: a tracked session seen finished leaves
+// the registry and is not polled again. (One named in SESSION_IDS or a
+// request's sessionIds is polled on every run it is named in: see
+// TestLifecycle.)
 func TestPollFinishedNotPolledAgain(t *testing.T) {
 	for _, status := range []string{"FAILED", "TIMEOUT", "STOPPED"} {
 		t.Run(status, func(t *testing.T) {
-			tb := newTestbed(t, env("SESSION_IDS", "s-1,s-2"))
+			tb := newTestbed(t)
 			tb.glue.put(bare("s-1", "READY"), nil)
 			tb.glue.put(bare("s-2", "READY"), nil)
-			tb.poll(t, context.Background(), handler.Request{})
+			tb.poll(t, context.Background(), handler.Request{Track: []string{"s-1", "s-2"}})
 			tb.glue.update("s-1", func(s *gluetypes.Session) { s.Status = gluetypes.SessionStatus(status) })
 			tb.advance(time.Minute)
 			tb.poll(t, context.Background(), handler.Request{})
@@ -605,9 +611,10 @@ func TestPollDryRun(t *testing.T) {
 	tb := newTestbed(t, env("SESSION_IDS", "s-1"))
 	tb.glue.put(fullSession("s-1", "READY"), nil)
 	tb.glue.put(bare("s-2", "FAILED"), nil)
+	before := len(tb.items(t))
 	res := tb.poll(t, lambdaCtx(), handler.Request{DryRun: true, Track: []string{"s-2"}, SessionIDs: []string{"s-404"}})
-	if tb.writes() != 0 || tb.ebCalls() != 0 || len(tb.items(t)) != 0 {
-		t.Errorf("dry run: got %v, %d PutEvents calls, %d items, want no write, no PutEvents", tb.dbCalls(), tb.ebCalls(), len(tb.items(t)))
+	if tb.writes() != 0 || tb.ebCalls() != 0 || len(tb.items(t)) != before {
+		t.Errorf("dry run: got %v, %d PutEvents calls, %d items (%d before), want no write, no PutEvents", tb.dbCalls(), tb.ebCalls(), len(tb.items(t)), before)
 	}
 	if !res.DryRun || res.Events == nil {
 		t.Fatalf("result: got %+v, want a dry run with events", res)
@@ -967,7 +974,10 @@ func TestPollItemFits(t *testing.T) {
 	tb.bus.failWith(nil)
 	tb.glue.remove("s-1")
 	tb.poll(t, context.Background(), handler.Request{})
-	wantEvents(t, tb.events(t), "s-1#1 Glue Session State Change null->FAILED", "s-1#2 Glue Session Error null->FAILED")
+	// The kept events, then the deletion (s-1 is named in SESSION_IDS, so
+	// polled again although finished).
+	wantEvents(t, tb.events(t), "s-1#1 Glue Session State Change null->FAILED", "s-1#2 Glue Session Error null->FAILED",
+		"s-1#3 Glue Session Deleted FAILED->null")
 }
 
 func TestPollDeadlineReserve(t *testing.T) {

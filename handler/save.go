@@ -90,26 +90,22 @@ func versionOf(s *state.Snapshot) int64 {
 }
 
 // recordCursor remembers, when the deadline cut the run short, where the
-// next run goes on: after the last session this run reached, with the
-// ones it reached but could not poll first. It is the only write a run
-// with nothing changed may make; a failure is reported, not fatal (only
-// the order of the next run's polls depends on it).
+// next run goes on: after the last session this run reached before the
+// cut, with the ones it reached but could not poll first. It is the only
+// write a run with nothing changed may make; a failure is reported, not
+// fatal (only the order of the next run's polls depends on it).
 func (h *Handler) recordCursor(ctx context.Context, p *plan, f *fetched, res *Result) {
 	if len(res.Skipped) == 0 {
 		return
 	}
 	next := state.Run{Layout: state.Layout, Cursor: p.run.Cursor}
-	cut := map[*session]bool{}
-	for _, s := range f.cut {
-		cut[s] = true
-	}
 	for i, s := range p.order {
 		switch {
-		case i < p.behind && (i >= f.reached || cut[s]):
+		case i < p.behind && !f.polled[s]:
 			next.Behind = append(next.Behind, s.id) // still behind
-		case i >= p.behind && i < f.reached:
+		case i >= p.behind && i < f.cutAt:
 			next.Cursor = s.id
-			if cut[s] {
+			if f.cut[s] {
 				next.Behind = append(next.Behind, s.id)
 			}
 		}
