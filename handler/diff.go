@@ -39,9 +39,13 @@ func (h *Handler) render(id string, events []Event, resources []string) ([]*outg
 		if err != nil {
 			return nil, err
 		}
+		var created *time.Time
+		if ev.Detail.Session != nil {
+			created = ev.Detail.Session.CreatedOn
+		}
 		out = append(out, &outgoing{resources: resources, ev: state.Event{
 			DetailType: ev.DetailType, EventID: ev.Detail.EventID, SessionID: id, Sequence: ev.Detail.Sequence,
-			Time: ev.Detail.ObservedAt, Detail: detail,
+			Time: ev.Detail.ObservedAt, Detail: detail, CreatedOn: created,
 		}})
 	}
 	return out, nil

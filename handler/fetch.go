@@ -62,6 +62,7 @@ func (h *Handler) fetch(ctx, fetchCtx context.Context, p *plan, res *Result) (*f
 			return
 		}
 		notFound := s.answer == nil && (s.prev == nil || !s.prev.Seen())
+		s.prev = p.floor(s)
 		diffErr := h.diffSession(s, at, resources(s.id))
 		s.answer = nil // a large fleet's answers need not outlive the diff
 		mu.Lock()
@@ -99,7 +100,7 @@ func (h *Handler) fetch(ctx, fetchCtx context.Context, p *plan, res *Result) (*f
 			break
 		}
 		for _, s := range chunk {
-			s.prev = p.floor(s.id, snaps[s.id])
+			s.prev = snaps[s.id]
 			switch {
 			case unreadable[s.id] != nil:
 				res.fail(s.id, unreadable[s.id])
@@ -136,22 +137,26 @@ func (h *Handler) fetch(ctx, fetchCtx context.Context, p *plan, res *Result) (*f
 	return f, nil
 }
 
-// floor is the snapshot a transition starts from: the stored one, its
-// numbering raised past the session's events still in the outbox (a
-// session whose snapshot expired, or whose last save failed, goes on
-// after them).
-func (p *plan) floor(id string, stored *state.Snapshot) *state.Snapshot {
-	last := p.lastSequence[id]
-	switch {
-	case last == 0 || (stored != nil && stored.Sequence >= last):
+// floor is the snapshot a transition starts from: the stored one, or,
+// when events of an earlier session under the same id (another CreatedOn)
+// still wait in the outbox, one whose numbering goes on after them, as
+// DESIGN's re-created sessions do while anything of the old one is
+// stored. Events of the same session are never renumbered: observed again
+// after a crash, a change gets its first eventId.
+func (p *plan) floor(s *session) *state.Snapshot {
+	kept, ok := p.kept[s.id]
+	stored := s.prev
+	if !ok || (stored != nil && stored.Sequence >= kept.Sequence) || s.answer == nil ||
+		kept.CreatedOn == nil || s.answer.CreatedOn == nil || kept.CreatedOn.Equal(*s.answer.CreatedOn) {
 		return stored
-	case stored == nil:
-		// Only its unpublished events remain: as a session whose deletion
-		// was announced, seen again it is a first sighting.
-		return &state.Snapshot{SessionID: id, Sequence: last, Deleted: true}
+	}
+	if stored == nil {
+		// Only the old session's unpublished events remain: the new one is
+		// a first sighting, numbered after them.
+		return &state.Snapshot{SessionID: s.id, Sequence: kept.Sequence, Deleted: true}
 	}
 	raised := *stored
-	raised.Sequence = last
+	raised.Sequence = kept.Sequence
 	return &raised
 }
 

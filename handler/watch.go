@@ -39,9 +39,8 @@ type plan struct {
 	behind int // the first behind sessions of order are the last run's leftovers
 	run    state.Run
 	outbox []state.Event
-	// lastSequence is, per session, the highest sequence number of its
-	// events still in the outbox: numbering goes on after it.
-	lastSequence map[string]int64
+	// kept is, per session, the last of its events still in the outbox.
+	kept map[string]state.Event
 }
 
 // watch applies track/untrack and works out the watched set: configured
@@ -125,9 +124,11 @@ func (h *Handler) watch(ctx, fetchCtx context.Context, req Request, res *Result)
 			s.answer, s.listed = &listed[i], true
 		}
 	}
-	p := &plan{run: run, outbox: shelf.Outbox, lastSequence: map[string]int64{}}
+	p := &plan{run: run, outbox: shelf.Outbox, kept: map[string]state.Event{}}
 	for _, ev := range shelf.Outbox {
-		p.lastSequence[ev.SessionID] = max(p.lastSequence[ev.SessionID], ev.Sequence)
+		if ev.Sequence >= p.kept[ev.SessionID].Sequence {
+			p.kept[ev.SessionID] = ev
+		}
 	}
 	for _, id := range run.Behind {
 		if s, ok := byID[id]; ok {

@@ -39,7 +39,7 @@ const (
 
 // outboxAttributes are the attributes of an outbox item, projected into
 // the index so that one Query reads the whole outbox.
-var outboxAttributes = []string{"DetailType", "Detail", "EventId", "Owner", "Seq", "EventTime"}
+var outboxAttributes = []string{"DetailType", "Detail", "EventId", "Owner", "Seq", "EventTime", "Created"}
 
 // Schema is the definition of a table named name, as CreateTable takes
 // it: on-demand, partition key KeyAttribute, and the index. template.yaml

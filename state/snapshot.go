@@ -63,6 +63,10 @@ type Event struct {
 	// session first seen again continues its numbering after them.
 	SessionID string `dynamodbav:"Owner" json:"-"`
 	Sequence  int64  `dynamodbav:"Seq" json:"-"`
+	// CreatedOn is the CreatedOn of the session the event is about (nil
+	// when Glue gave none): it tells a session re-created under the same
+	// id from the one whose events wait in the outbox.
+	CreatedOn *time.Time `dynamodbav:"Created,omitempty" json:"-"`
 	// Time is the event's time (the observation time).
 	Time time.Time `dynamodbav:"EventTime" json:"-"`
 }

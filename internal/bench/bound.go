@@ -12,16 +12,19 @@ import (
 const (
 	OpListSessions = "ListSessions"
 	OpGetSession   = "GetSession"
+	OpQuery        = "Query"
 	OpGetItem      = "GetItem"
 	OpBatchGetItem = "BatchGetItem"
+	OpScan         = "Scan"
 	OpPutItem      = "PutItem"
 	OpUpdateItem   = "UpdateItem"
+	OpDeleteItem   = "DeleteItem"
 	OpPutEvents    = "PutEvents"
 )
 
 // Ops lists every operation a run may call, in the order the tables print
 // them.
-var Ops = []string{OpListSessions, OpGetSession, OpGetItem, OpBatchGetItem, OpPutItem, OpUpdateItem, OpPutEvents}
+var Ops = []string{OpListSessions, OpGetSession, OpQuery, OpGetItem, OpBatchGetItem, OpScan, OpPutItem, OpUpdateItem, OpDeleteItem, OpPutEvents}
 
 // Calls counts calls by operation.
 type Calls map[string]int
@@ -36,7 +39,7 @@ func (c Calls) Total() int {
 }
 
 // Writes is the number of DynamoDB writes.
-func (c Calls) Writes() int { return c[OpPutItem] + c[OpUpdateItem] }
+func (c Calls) Writes() int { return c[OpPutItem] + c[OpUpdateItem] + c[OpDeleteItem] }
 
 // complete returns c with a zero for every operation of Ops it lacks.
 func (c Calls) complete() Calls {
@@ -65,13 +68,18 @@ func (c Case) ListPage() int {
 func (c Case) Pages() int { return max(1, ceilDiv(c.N, c.ListPage())) }
 
 // Bound is the lower bound of the calls of one sessionwatch run, by
-// operation: the issue's formula plus the one GetItem that reads the
-// tracked-session registry. Watched by ids: N GetSession, ⌈N/100⌉
-// BatchGetItem, one PutItem per changed session, ⌈events/10⌉ PutEvents;
-// discovering: ⌈N/page⌉ ListSessions and no GetSession instead.
+// operation: the issue's formula plus what the storage must read. Watched
+// by ids: N GetSession, ⌈N/100⌉ BatchGetItem, one PutItem per changed
+// session, ⌈events/10⌉ PutEvents; discovering: ⌈N/page⌉ ListSessions and
+// no GetSession instead. Every run also reads the table's index (one Query
+// page per MiB of it: the registry and the outbox, 1 page for every fleet
+// measured here) and the run item (1 GetItem). The first run over a fresh
+// table migrates it once: one more GetItem (the first version's registry
+// item), a Scan, a PutItem (the run item) and a second Query.
 func Bound(c Case, changed, events int) Calls {
 	b := Calls{
-		OpGetItem:      1, // the registry: `track` may have changed it since the last run
+		OpQuery:        1, // the registry and the outbox
+		OpGetItem:      1, // the run item: where the last run stopped
 		OpBatchGetItem: ceilDiv(c.N, state.BatchSize),
 		OpPutItem:      changed,
 		OpPutEvents:    ceilDiv(events, handler.MaxBatch),
@@ -80,6 +88,12 @@ func Bound(c Case, changed, events int) Calls {
 		b[OpListSessions] = c.Pages()
 	} else {
 		b[OpGetSession] = c.N
+	}
+	if c.Situation == First {
+		b[OpGetItem]++
+		b[OpScan]++
+		b[OpPutItem]++
+		b[OpQuery]++
 	}
 	return b.complete()
 }
@@ -98,11 +112,14 @@ func NaiveCalls(c Case, changed, events int) Calls {
 }
 
 // Formula is how CriticalPath is computed, for the README beside the table.
-const Formula = `critical path = L × ( max(1, P) + ⌈B/16⌉ + ⌈G/C⌉ + ⌈E/16⌉ + ⌈W/16⌉ )
+const Formula = `critical path = L × ( max(1, P, Q) + M + max(⌈B/16⌉, min(1, B) + ⌈G/C⌉) + ⌈E/16⌉ + ⌈W/16⌉ )
   L  latency of one call (every service)
   P  ListSessions pages (sequential: each needs the previous NextToken; 0 by ids),
-     beside which the registry GetItem (1 call) runs
-  B  BatchGetItem calls = ⌈N/100⌉, 16 in flight (handler.AWSConcurrency)
+     beside which the index Query pages (Q, sequential) and the run item's GetItem run
+  M  the one-time migration of a fresh table (first run only): its GetItem, Scan,
+     PutItem and a second Query, one after the other (4; 0 otherwise)
+  B  BatchGetItem calls = ⌈N/100⌉, 16 in flight (handler.AWSConcurrency), loaded
+     chunk by chunk ahead of the GetSession calls, which overlap them
   G  GetSession calls (N by ids, 0 discovering), C = MAX_CONCURRENCY in flight (default 8)
   E  PutEvents calls = ⌈events/10⌉, 16 in flight
   W  PutItem calls = changed sessions, 16 in flight
@@ -116,11 +133,15 @@ func CriticalPath(c Case, b Calls) time.Duration {
 	if c.Naive {
 		return time.Duration(b.Total()) * c.Latency
 	}
-	trips := max(b[OpGetItem], b[OpListSessions]) +
-		ceilDiv(b[OpBatchGetItem], AWSConcurrency) +
-		ceilDiv(b[OpGetSession], c.Concurrency()) +
+	migration := 0
+	if b[OpScan] > 0 {
+		migration = b[OpGetItem] - 1 + b[OpScan] + 1 + 1 // its GetItem, Scan, run item PutItem, second Query
+	}
+	saves := b[OpPutItem] - min(b[OpScan], 1) // the migration's PutItem is counted above
+	trips := max(1, b[OpListSessions], b[OpQuery]-min(b[OpScan], 1)) + migration +
+		max(ceilDiv(b[OpBatchGetItem], AWSConcurrency), min(1, b[OpBatchGetItem])+ceilDiv(b[OpGetSession], c.Concurrency())) +
 		ceilDiv(b[OpPutEvents], AWSConcurrency) +
-		ceilDiv(b[OpPutItem], AWSConcurrency)
+		ceilDiv(saves, AWSConcurrency)
 	return time.Duration(trips) * c.Latency
 }
 

@@ -7,6 +7,7 @@ package localinvoke_test
 // every change, with the same eventIds.
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,25 +28,52 @@ import (
 )
 
 // killer forwards to moto; when armed, it SIGKILLs the function's
-// bootstrap at the first request whose X-Amz-Target is target, before
-// forwarding it or (after) once moto has answered it.
+// bootstrap at the first request whose X-Amz-Target is target (and whose
+// body contains with, when set), before forwarding it or (after) once moto
+// has answered it. While eventBridgeDown is set it answers every PutEvents
+// with a 500, as an EventBridge outage would.
 type killer struct {
 	proxy *httputil.ReverseProxy
 	mu    sync.Mutex
 	f     *localinvoke.Function
-	// target and after say where to kill; fired is set once it has.
-	target string
-	after  bool
-	fired  bool
+	// target, with and after say where to kill; fired is set once it has.
+	target          string
+	with            string
+	after           bool
+	fired           bool
+	eventBridgeDown bool
 }
 
+// The keys of the table's own items start with \x1f, which JSON writes as
+// \u001f: a snapshot write is a PutItem without it, an outbox write one
+// with the outbox's key.
+const (
+	outboxKey   = `sessionwatch/outbox/`
+	ownItemKey  = `\u001f`
+	putEvents   = "AWSEvents.PutEvents"
+	putItem     = "DynamoDB_20120810.PutItem"
+	deleteItem  = "DynamoDB_20120810.DeleteItem"
+	query       = "DynamoDB_20120810.Query"
+	batchGet    = "DynamoDB_20120810.BatchGetItem"
+	notOwnItems = "!" + ownItemKey
+)
+
 func (k *killer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	k.mu.Lock()
-	hit := k.f != nil && !k.fired && r.Header.Get("X-Amz-Target") == k.target
+	hit := k.f != nil && !k.fired && r.Header.Get("X-Amz-Target") == k.target && contains(body, k.with)
 	if hit {
 		k.fired = true
 	}
+	down := k.eventBridgeDown && r.Header.Get("X-Amz-Target") == putEvents
 	k.mu.Unlock()
+	if down && !hit {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"__type":"InternalException","message":"EventBridge is down"}`))
+		return
+	}
 	if hit && !k.after {
 		k.kill()
 		http.Error(w, "killed", http.StatusBadGateway)
@@ -59,6 +87,21 @@ func (k *killer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	k.proxy.ServeHTTP(rec, r)
 	k.kill() // moto has done the work; the function never hears of it
 	http.Error(w, "killed", http.StatusBadGateway)
+}
+
+// contains tells whether body holds with ("!x": does not hold x; "": any
+// body).
+func contains(body []byte, with string) bool {
+	if not, ok := strings.CutPrefix(with, "!"); ok {
+		return !bytes.Contains(body, []byte(not))
+	}
+	return bytes.Contains(body, []byte(with))
+}
+
+func (k *killer) setEventBridgeDown(down bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.eventBridgeDown = down
 }
 
 // hasFired reports whether the trigger was pulled. The function's calls
@@ -97,14 +140,15 @@ func (p crashEvent) change() string {
 
 func TestCrashAtEachPoint(t *testing.T) {
 	points := []struct {
-		name, target string
-		after        bool
+		name, target, with string
+		after              bool
 	}{
-		{"while loading snapshots", "DynamoDB_20120810.BatchGetItem", false},
-		{"before publishing", "AWSEvents.PutEvents", false},
-		{"after publishing, before the answer", "AWSEvents.PutEvents", true},
-		{"after publishing, before saving", "DynamoDB_20120810.PutItem", false},
-		{"after the first save", "DynamoDB_20120810.PutItem", true},
+		{"while reading the registry and the outbox", query, "", false},
+		{"while loading snapshots", batchGet, "", false},
+		{"before publishing", putEvents, "", false},
+		{"after publishing, before the answer", putEvents, "", true},
+		{"after publishing, before saving", putItem, notOwnItems, false},
+		{"after the first save", putItem, notOwnItems, true},
 	}
 	for _, p := range points {
 		t.Run(p.name, func(t *testing.T) {
@@ -115,7 +159,7 @@ func TestCrashAtEachPoint(t *testing.T) {
 			}
 			rp := httputil.NewSingleHostReverseProxy(target)
 			rp.ErrorLog = log.New(io.Discard, "", 0) // the killed function hangs up mid-call
-			k := &killer{proxy: rp, target: p.target, after: p.after}
+			k := &killer{proxy: rp, target: p.target, with: p.with, after: p.after}
 			proxy := httptest.NewServer(k)
 			defer proxy.Close()
 			opts.MotoEndpoint = proxy.URL
@@ -259,5 +303,115 @@ func TestDeadlineUnderRIE(t *testing.T) {
 	}
 	if len(raws) != len(ids) {
 		t.Errorf("published %d events over the runs, want one first sighting for each of %d sessions", len(raws), len(ids))
+	}
+}
+
+// TestCrashWithOutbox: real crashes around the outbox. EventBridge is
+// down for the first run, so its events go to the outbox; the bootstrap is
+// SIGKILLed after an event is kept but before its session's snapshot is
+// saved, or once the outbox's events are published but before they are
+// taken out of it. Every change still reaches the bus, each with one
+// eventId; the outbox ends empty and the last run is quiet.
+func TestCrashWithOutbox(t *testing.T) {
+	points := []struct {
+		name, target, with string
+		after              bool
+		// killedRun is the run the kill is armed for: 1, during the
+		// outage, or 2, the first one EventBridge answers.
+		killedRun int
+	}{
+		{"after keeping an event, before saving its snapshot", putItem, outboxKey, true, 1},
+		{"after publishing the outbox, before taking its events out", deleteItem, outboxKey, false, 2},
+		{"after taking the first event out of the outbox", deleteItem, outboxKey, true, 2},
+	}
+	for _, p := range points {
+		t.Run(p.name, func(t *testing.T) {
+			opts := setup(t)
+			target, err := url.Parse(opts.MotoEndpoint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rp := httputil.NewSingleHostReverseProxy(target)
+			rp.ErrorLog = log.New(io.Discard, "", 0)
+			k := &killer{proxy: rp, target: p.target, with: p.with, after: p.after}
+			proxy := httptest.NewServer(k)
+			defer proxy.Close()
+			opts.MotoEndpoint = proxy.URL
+			opts.Sessions = []glueemu.Session{
+				{ID: "o-1", Status: "READY"},
+				{ID: "o-2", Status: "READY", ErrorMessage: "executor lost"},
+			}
+			opts.Env = map[string]string{"SESSION_IDS": "o-1,o-2", "MAX_CONCURRENCY": "1"}
+			f, err := localinvoke.Start(t.Context(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			ctx := t.Context()
+			arm := func() {
+				k.mu.Lock()
+				k.f = f
+				k.mu.Unlock()
+			}
+
+			k.setEventBridgeDown(true)
+			if p.killedRun == 1 {
+				arm()
+			}
+			if body, err := f.Invoke(ctx, nil); err == nil {
+				t.Fatalf("run during the outage answered %s, want a failure", body)
+			}
+			k.setEventBridgeDown(false)
+			if p.killedRun == 2 {
+				arm()
+				if body, err := f.Invoke(ctx, nil); err == nil {
+					t.Fatalf("killed run answered %s, want a Runtime.ExitError", body)
+				}
+			}
+			if !k.hasFired() {
+				t.Fatal("the kill point was never reached")
+			}
+			if _, err := f.Invoke(ctx, nil); err != nil {
+				t.Fatalf("run after the crash: %v", err)
+			}
+			body, err := f.Invoke(ctx, nil)
+			var res struct{ Published, Pending, Changed int }
+			if err != nil || json.Unmarshal(body, &res) != nil || res.Published != 0 || res.Pending != 0 || res.Changed != 0 {
+				t.Errorf("last run: %s %v, want nothing left to do", body, err)
+			}
+
+			raws, err := f.Published(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := map[string]map[string]bool{}
+			for _, raw := range raws {
+				var e crashEvent
+				if err := json.Unmarshal(raw, &e); err != nil {
+					t.Fatal(err)
+				}
+				if ids[e.change()] == nil {
+					ids[e.change()] = map[string]bool{}
+				}
+				ids[e.change()][e.Detail.EventID] = true
+			}
+			want := []string{
+				"o-1#1 Glue Session State Change READY",
+				"o-2#1 Glue Session State Change READY",
+				"o-2#2 Glue Session Error READY",
+			}
+			var got []string
+			for change, set := range ids {
+				got = append(got, change)
+				if len(set) != 1 {
+					t.Errorf("%s delivered with %d eventIds, want 1", change, len(set))
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("changes delivered:\n got %q\nwant %q", got, want)
+			}
+			t.Logf("%d deliveries of %d changes", len(raws), len(got))
+		})
 	}
 }

@@ -336,10 +336,11 @@ func TestInvoke(t *testing.T) {
 				t.Fatal(err)
 			}
 			res := checkResponse(t, body)
-			// SESSION_IDS is unset: only the registry is watched, and
-			// nothing was tracked.
-			if *res.Polled != 0 || *res.Published != 0 {
-				t.Errorf("response %s: want nothing polled", body)
+			// SESSION_IDS is unset: only the registry is watched, and it
+			// holds sw-ready alone: named once in a request and seen
+			// unfinished, it stays watched until it is seen finished.
+			if *res.Polled != 1 || *res.Published != 0 {
+				t.Errorf("response %s: want sw-ready polled, nothing published", body)
 			}
 		})
 	}

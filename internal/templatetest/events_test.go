@@ -307,7 +307,7 @@ func readJSON(tb testing.TB, path string) map[string]any {
 // detailType it emits, as canonical JSON.
 func reproduce(t *testing.T, detailType string, d handler.Detail) string {
 	t.Helper()
-	prev := &state.Snapshot{SessionID: d.SessionID, Status: deref(d.PreviousStatus)}
+	prev := &state.Snapshot{SessionID: d.SessionID, Status: deref(d.PreviousStatus), Sequence: max(d.Sequence-1, 1)}
 	prev.SetError(deref(d.PreviousErrorMessage))
 	if d.PreviousObservedAt != nil {
 		prev.ObservedAt = *d.PreviousObservedAt
@@ -315,6 +315,7 @@ func reproduce(t *testing.T, detailType string, d handler.Detail) string {
 	obs := handler.Observation{SessionID: d.SessionID, At: d.ObservedAt}
 	if d.Session != nil {
 		obs.Session = glueAnswer(d)
+		prev.CreatedOn = d.Session.CreatedOn // the same session, seen before
 	}
 	// The example's sequence fixes the snapshot's: find the event once,
 	// then number the snapshot so that it gets the example's.
@@ -373,4 +374,39 @@ func canonical(t *testing.T, raw []byte) string {
 		t.Fatal(err)
 	}
 	return string(out)
+}
+
+// TestReadmeExamples holds the README's example events to what the code
+// emits, as TestPublishedExamples does for events/published.
+func TestReadmeExamples(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```json\n(.*?)```").FindAllSubmatch(readme, -1)
+	n := 0
+	for _, b := range blocks {
+		var ev struct {
+			DetailType string          `json:"detail-type"`
+			Detail     json.RawMessage `json:"detail"`
+		}
+		if json.Unmarshal(b[1], &ev) != nil || ev.DetailType == "" || ev.Detail == nil {
+			continue // not a whole event
+		}
+		n++
+		t.Run(ev.DetailType, func(t *testing.T) {
+			var d handler.Detail
+			dec := json.NewDecoder(bytes.NewReader(ev.Detail))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&d); err != nil {
+				t.Fatalf("detail does not decode into handler.Detail: %v", err)
+			}
+			if got, want := reproduce(t, ev.DetailType, d), canonical(t, ev.Detail); got != want {
+				t.Errorf("the code emits a different detail for this change:\n got %s\nwant %s", got, want)
+			}
+		})
+	}
+	if n == 0 {
+		t.Fatal("no example event found in README.md")
+	}
 }

@@ -8,6 +8,7 @@ package templatetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"maps"
 	"net/http/httptest"
 	"slices"
@@ -29,9 +30,11 @@ import (
 )
 
 // observedRun runs the real handler against moto and the Glue emulator with
-// every feature on (configured ids, track, untrack, discovery), through a
-// lifecycle that emits every kind of event, and returns the events each
-// named rule's queue received and every AWS operation made.
+// every feature on (configured ids, track, untrack, discovery, a fresh
+// table to migrate, an EventBridge outage whose events go to the outbox
+// and out of it), through a lifecycle that emits every kind of event, and
+// returns the events each named rule's queue received and every AWS
+// operation made.
 func observedRun(t *testing.T, patterns map[string]string) (received map[string][]string, ops map[string]bool) {
 	t.Helper()
 	awsCfg := awstest.Config(t, awstest.Endpoint(t))
@@ -53,7 +56,8 @@ func observedRun(t *testing.T, patterns map[string]string) (received map[string]
 		Table: table, EventBus: bus.Name, Source: "sessionwatch", SessionIDs: []string{"s-fail"},
 		Discover: true, DiscoverTags: map[string]string{"team": "data"}, MaxConcurrency: 4, RetentionDays: 30,
 	}
-	h := handler.New(cfg, g, state.NewStore(dynamodb.NewFromConfig(awsCfg), table), eventbridge.NewFromConfig(awsCfg), nil)
+	eb := &outage{EventBridge: eventbridge.NewFromConfig(awsCfg)}
+	h := handler.New(cfg, g, state.NewStore(dynamodb.NewFromConfig(awsCfg), table), eb, nil)
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	h.Now = func() time.Time { return now }
 	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{
@@ -67,19 +71,28 @@ func observedRun(t *testing.T, patterns map[string]string) (received map[string]
 	steps := []struct {
 		payload string
 		change  func()
+		down    bool // EventBridge refuses every event: they go to the outbox
 	}{
-		{`{"track": ["s-gone", "s-ok"]}`, func() {}},
-		{`{}`, func() {
+		{payload: `{"track": ["s-gone", "s-ok"]}`, change: func() {}},
+		{payload: `{}`, down: true, change: func() {
 			emu.Update("s-fail", func(s *glueemu.Session) { s.Status, s.ErrorMessage = "FAILED", "OutOfMemoryError" })
 			emu.Update("s-idle", func(s *glueemu.Session) { s.Status = "TIMEOUT" })
 			emu.Delete("s-gone")
 			emu.Update("s-ok", func(s *glueemu.Session) { s.Status = "STOPPED" })
 		}},
-		{`{"untrack": ["s-gone"]}`, func() {}},
+		{payload: `{"untrack": ["s-gone"]}`, change: func() {}},
 	}
 	for _, step := range steps {
 		step.change()
+		eb.down = step.down
 		out, err := h.Invoke(ctx, []byte(step.payload))
+		if step.down {
+			if err == nil {
+				t.Fatalf("run %s with EventBridge down: got %s, want the run to fail", step.payload, out)
+			}
+			now = now.Add(5 * time.Minute)
+			continue
+		}
 		if err != nil {
 			t.Fatalf("run %s: %v", step.payload, err)
 		}
@@ -112,6 +125,19 @@ func observedRun(t *testing.T, patterns map[string]string) (received map[string]
 		ops[op] = true
 	}
 	return received, ops
+}
+
+// outage is an EventBridge client that refuses every call while down.
+type outage struct {
+	handler.EventBridge
+	down bool
+}
+
+func (o *outage) PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, opts ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error) {
+	if o.down {
+		return nil, errors.New("EventBridge is down")
+	}
+	return o.EventBridge.PutEvents(ctx, in, opts...)
 }
 
 func orNull(s *string) string {
