@@ -56,8 +56,8 @@ package handler_test
 // only through tb.snapshot, tb.snapshots, tb.registry and tb.items.
 
 import (
-	"cmp"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"

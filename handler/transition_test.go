@@ -134,7 +134,7 @@ func TestTransition(t *testing.T) {
 	deletedSnap := with(snap("READY", ""), func(s *state.Snapshot) { s.Deleted, s.Shelf, s.ExpiresAt = true, "", expires })
 	stub := &state.Snapshot{SessionID: "s-1", Shelf: state.OnShelf, Version: 1}
 	legacy := with(snap("READY", ""), func(s *state.Snapshot) { s.Shelf, s.CreatedOn = "", nil })
-	untracked := with(snap("READY", ""), func(s *state.Snapshot) { s.Shelf, s.Untracked, s.ExpiresAt = "", true, expires + 99 })
+	untracked := with(snap("READY", ""), func(s *state.Snapshot) { s.Shelf, s.Untracked, s.ExpiresAt = "", true, expires+99 })
 	retracked := with(snap("STOPPED", ""), func(s *state.Snapshot) { s.Shelf, s.ExpiresAt = state.OnShelf, 0 })
 	expiringSoon := with(snap("STOPPED", ""), func(s *state.Snapshot) { s.ExpiresAt = observedAt.Unix() + 60 })
 	rows = append(rows, []row{
@@ -323,7 +323,6 @@ func TestTransitionEventIDs(t *testing.T) {
 		}
 	}
 }
-
 
 // TestTransitionEventIDsAcrossIncarnations: a session re-created under a
 // reused id, once its predecessor's snapshot expired, numbers its events
