@@ -149,25 +149,33 @@ func (s *Store) Save(ctx context.Context, next *Snapshot, read int64) error {
 	return nil
 }
 
-// each calls f for every item, at most Parallel at once, and joins the
-// errors.
+// each calls f for every item, at most Parallel at once. It returns the
+// first error, saying how many of the calls failed when more than one did
+// (10,000 ids untracked during an outage make one short error, not 10,000).
 func each[T any](ctx context.Context, parallel int, items []T, f func(context.Context, T) error) error {
 	var mu sync.Mutex
-	var errs []error
+	var first error
+	failed := 0
 	g := errgroup.Group{}
 	g.SetLimit(max(parallel, 1))
 	for _, it := range items {
 		g.Go(func() error {
 			if err := f(ctx, it); err != nil {
 				mu.Lock()
-				errs = append(errs, err)
+				failed++
+				if first == nil {
+					first = err
+				}
 				mu.Unlock()
 			}
 			return nil
 		})
 	}
 	_ = g.Wait()
-	return errors.Join(errs...)
+	if failed > 1 {
+		return fmt.Errorf("%d of %d failed, the first: %w", failed, len(items), first)
+	}
+	return first
 }
 
 func key(id string) map[string]dbtypes.AttributeValue {
