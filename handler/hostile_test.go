@@ -530,3 +530,55 @@ func TestHostileSecretScan(t *testing.T) {
 	}
 	scanSecrets(t, "the log", logs, tokens)
 }
+
+// TestHostileMalformedArguments: Glue answers DefaultArguments as a
+// string instead of an object, to GetSession and to ListSessions, with a
+// secret in it. The SDK refuses the answer and quotes the value it choked
+// on in its error; the run must report each failure by operation, HTTP
+// status and request id, in the response's errors and in the log, and
+// never by what the SDK quoted.
+func TestHostileMalformedArguments(t *testing.T) {
+	const planted = "SWPLANTEDSECRET-db-password-0451"
+	tb := newTestbed(t, glueEmulator(), env("SESSION_IDS", "s-get"), env("DISCOVER", "true"))
+	tb.emu.Put(emuBare("s-get", "READY"))
+	tb.emu.Inject(glueemu.Fault{SessionID: "s-get", Raw: `{"Session": {"Id": "s-get", "Status": "READY", "DefaultArguments": "--db-password=` + planted + `"}}`})
+	tb.emu.Inject(glueemu.Fault{Operation: "ListSessions", Page: 1, Raw: `{"Ids": ["d-1"], "Sessions": [{"Id": "d-1", "Status": "READY", "DefaultArguments": "--db-password=` + planted + `"}]}`})
+
+	out, err := tb.h.Invoke(lambdaCtx(), []byte(`{}`))
+	if err != nil {
+		t.Fatalf("invoke: %v, want a run that reports the two failures", err)
+	}
+	var res handler.Result
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("response is not JSON: %v: %s", err, out)
+	}
+	got := map[string]string{}
+	for _, e := range res.Errors {
+		got[e.SessionID] = e.Error
+	}
+	for id, want := range map[string][]string{
+		"s-get": {"GetSession", "malformed", "request id glueemu-"},
+		"":      {"ListSessions", "malformed", "request id glueemu-", "page 1"},
+	} {
+		msg, ok := got[id]
+		if !ok {
+			t.Errorf("errors %+v: none for %q", res.Errors, id)
+			continue
+		}
+		for _, w := range want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("error of %q: %q, want it to name %q", id, msg, w)
+			}
+		}
+	}
+	for what, text := range map[string]string{"the response": string(out), "the log": tb.logs.String()} {
+		for _, leak := range []string{planted, "--db-password", "expected '{'"} {
+			if strings.Contains(text, leak) {
+				t.Errorf("%s holds %q: %.600s", what, leak, text)
+			}
+		}
+	}
+	if !strings.Contains(tb.logs.String(), `"sessionId":"s-get"`) {
+		t.Errorf("log: no line for s-get: %.600s", tb.logs.String())
+	}
+}
