@@ -75,6 +75,10 @@ func TestHostileInputRejected(t *testing.T) {
 		{"NUL outside a string", "{\"dryRun\": true}\x00", "not valid JSON"},
 		{"two objects", `{} {}`, "not valid JSON"},
 		{"duplicate field of the wrong type", `{"dryRun": true, "dryRun": "no"}`, `"dryRun"`},
+		{"dry run then a real run", `{"dryRun": true, "dryRun": false}`, `field "dryRun" given twice`},
+		{"duplicate deep in an EventBridge detail", `{"source": "aws.events", "detail-type": "Scheduled Event", "detail": {"a": ` + deep(5000) + `, "k": 1, "k": 2}}`, "given twice"},
+		{"null tag value", `{"discover": true, "tags": {"team": null}}`, `"team"`},
+		{"unpaired surrogate escape", `{"sessionIds": ["s-\ud800"]}`, "surrogate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tb := newTestbed(t, env("SESSION_IDS", "s-1"))

@@ -70,6 +70,9 @@ func TestParseRequestAccepts(t *testing.T) {
 		{"duplicates removed", `{"sessionIds": ["a", "b", "a", "b", "c"]}`, handler.Request{SessionIDs: []string{"a", "b", "c"}}},
 		{"255-character id", `{"sessionIds": ["` + strings.Repeat("x", 255) + `"]}`, handler.Request{SessionIDs: []string{strings.Repeat("x", 255)}}},
 		{"255 two-byte characters", `{"track": ["` + strings.Repeat("é", 255) + `"]}`, handler.Request{Track: []string{strings.Repeat("é", 255)}}},
+		{"escaped surrogate pair", `{"sessionIds": ["s-\ud83d\ude42"]}`, handler.Request{SessionIDs: []string{"s-🙂"}}},
+		{"escaped backslash before u", `{"sessionIds": ["s-\\ud800"]}`, handler.Request{SessionIDs: []string{`s-\ud800`}}},
+		{"same name in sibling objects", `{"detail-type": "Scheduled Event", "source": "aws.events", "detail": {"a": {"x": 1}, "b": {"x": 2}, "c": [{"x": 1}, {"x": 2}]}}`, handler.Request{}},
 		{"MaxRequestIDs ids", `{"sessionIds": ` + idsJSON(manyIDs(handler.MaxRequestIDs, "s-")...) + `}`, handler.Request{SessionIDs: manyIDs(handler.MaxRequestIDs, "s-")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,6 +129,22 @@ func TestParseRequestRejects(t *testing.T) {
 		{"C1 control in id", `{"track": ["s\u00851"]}`, []string{`"track"`, "control"}},
 		{"tracked and untracked", `{"track": ["s-1", "s-2"], "untrack": ["s-2"]}`, []string{`"s-2"`, "track", "untrack"}},
 		{"invalid UTF-8", "{\"sessionIds\": [\"s-\xff\"]}", []string{"UTF-8"}},
+		{"field given twice", `{"dryRun": true, "dryRun": false}`, []string{`"dryRun"`, "twice"}},
+		{"field given twice, same value", `{"sessionIds": ["s-1"], "sessionIds": ["s-1"]}`, []string{`"sessionIds"`, "twice"}},
+		{"tag given twice", `{"tags": {"team": "a", "team": "b"}}`, []string{`"team"`, "twice"}},
+		{"envelope field given twice", `{"detail-type": "Scheduled Event", "source": "aws.events", "source": "x", "detail": {}}`, []string{`"source"`, "twice"}},
+		{"detail field given twice", `{"detail-type": "Scheduled Event", "source": "aws.events", "detail": {"a": [{"b": {"c": 1, "c": 2}}]}}`, []string{`"c"`, "twice", "detail"}},
+		{"field given twice, once escaped", `{"dryRun": true, "dry\u0052un": false}`, []string{`"dryRun"`, "twice"}},
+		{"null tag value", `{"tags": {"team": null}}`, []string{`"tags"`, `"team"`, "string", "null"}},
+		{"boolean tag value", `{"tags": {"team": true}}`, []string{`"tags"`, `"team"`, "string"}},
+		{"object tag value", `{"tags": {"team": {}}}`, []string{`"tags"`, `"team"`, "string"}},
+		{"lone high surrogate in an id", `{"sessionIds": ["s-\ud800"]}`, []string{"\\ud800", "surrogate"}},
+		{"lone low surrogate in an id", `{"track": ["\udc00-s"]}`, []string{"\\udc00", "surrogate"}},
+		{"high surrogate before a non-surrogate", `{"sessionIds": ["s-\ud83d\u0041"]}`, []string{"\\ud83d", "surrogate"}},
+		{"two high surrogates", `{"sessionIds": ["s-\ud83d\ud83d\ude42"]}`, []string{"\\ud83d", "surrogate"}},
+		{"lone surrogate in a tag", `{"tags": {"team": "\udfff"}}`, []string{"\\udfff", "surrogate"}},
+		{"lone surrogate in a field name", `{"\ud800": 1}`, []string{"\\ud800", "surrogate"}},
+		{"lone surrogate in a detail", `{"detail-type": "Scheduled Event", "source": "aws.events", "detail": {"note": "\ud800"}}`, []string{"\\ud800", "surrogate"}},
 		{"too many ids", `{"track": ` + idsJSON(manyIDs(handler.MaxRequestIDs+1, "s-")...) + `}`, []string{`"track"`, fmt.Sprint(handler.MaxRequestIDs)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
