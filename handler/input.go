@@ -20,12 +20,16 @@ const MaxRequestIDs = 10000
 // Request is what one run is asked to do. The zero value polls with the
 // configured defaults.
 type Request struct {
-	SessionIDs []string          `json:"sessionIds,omitempty"`
-	Track      []string          `json:"track,omitempty"`
-	Untrack    []string          `json:"untrack,omitempty"`
-	Discover   *bool             `json:"discover,omitempty"`
-	Tags       map[string]string `json:"tags,omitempty"`
-	DryRun     bool              `json:"dryRun,omitempty"`
+	SessionIDs []string `json:"sessionIds,omitempty"`
+	Track      []string `json:"track,omitempty"`
+	Untrack    []string `json:"untrack,omitempty"`
+	// Discover, when set, overrides DISCOVER for this run. ParseRequest
+	// sets it to true when the payload gives tags without discover.
+	Discover *bool `json:"discover,omitempty"`
+	// Tags, when not nil, replace DISCOVER_TAGS for this run; an empty map
+	// is no filter. (Not omitempty: {} and no tags differ.)
+	Tags   map[string]string `json:"tags"`
+	DryRun bool              `json:"dryRun,omitempty"`
 }
 
 // InputError is a rejected invocation payload. Lambda reports its type name
@@ -102,6 +106,16 @@ func ParseRequest(payload []byte) (Request, error) {
 		}
 		if err != nil {
 			return Request{}, err
+		}
+	}
+	if req.Tags != nil {
+		// Tags are a filter for discovery: given alone they mean "discover
+		// with this filter for this run", whatever DISCOVER says.
+		switch {
+		case req.Discover == nil:
+			req.Discover = new(true)
+		case !*req.Discover:
+			return Request{}, badInput(`field "tags" is a filter for discovery, but "discover" is false: give one or the other`)
 		}
 	}
 	for _, id := range req.Track {

@@ -62,6 +62,8 @@ func TestParseRequestAccepts(t *testing.T) {
 			Discover: &yes, Tags: map[string]string{"team": "data"}, DryRun: true,
 		}},
 		{"discover false", `{"discover": false}`, handler.Request{Discover: new(bool)}},
+		{"tags without discover: discover", `{"tags": {"team": "data"}}`, handler.Request{Discover: &yes, Tags: map[string]string{"team": "data"}}},
+		{"discover false, tags null", `{"discover": false, "tags": null}`, handler.Request{Discover: new(bool)}},
 		{"null fields", `{"sessionIds": null, "discover": null, "tags": null}`, handler.Request{}},
 		{"empty object", `{}`, handler.Request{}},
 		{"empty payload", ``, handler.Request{}},
@@ -145,6 +147,8 @@ func TestParseRequestRejects(t *testing.T) {
 		{"lone surrogate in a tag", `{"tags": {"team": "\udfff"}}`, []string{"\\udfff", "surrogate"}},
 		{"lone surrogate in a field name", `{"\ud800": 1}`, []string{"\\ud800", "surrogate"}},
 		{"lone surrogate in a detail", `{"detail-type": "Scheduled Event", "source": "aws.events", "detail": {"note": "\ud800"}}`, []string{"\\ud800", "surrogate"}},
+		{"discover false with tags", `{"discover": false, "tags": {"team": "data"}}`, []string{`"discover"`, `"tags"`}},
+		{"discover false with empty tags", `{"tags": {}, "discover": false}`, []string{`"discover"`, `"tags"`}},
 		{"too many ids", `{"track": ` + idsJSON(manyIDs(handler.MaxRequestIDs+1, "s-")...) + `}`, []string{`"track"`, fmt.Sprint(handler.MaxRequestIDs)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

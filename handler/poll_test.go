@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -853,6 +854,57 @@ func TestPollDiscovery(t *testing.T) {
 			t.Errorf("errors: got %+v, want one discovery error", res.Errors)
 		}
 		wantEvents(t, tb.events(t), "x-1#1 Glue Session State Change null->READY")
+	})
+}
+
+// TestPollTagsMeanDiscover: a request's tags mean "discover with this
+// filter for this run", DISCOVER being false, unless discover is
+// explicitly false, which contradicts them and is rejected.
+func TestPollTagsMeanDiscover(t *testing.T) {
+	setup := func(t *testing.T) *testbed {
+		tb := newTestbed(t, env("SESSION_IDS", "x-1"))
+		for i, id := range manyIDs(4, "d-") {
+			tb.glue.put(bare(id, "READY"), map[string]string{"team": []string{"data", "web"}[i%2]})
+		}
+		tb.glue.put(bare("x-1", "READY"), nil)
+		return tb
+	}
+	t.Run("tags alone", func(t *testing.T) {
+		tb := setup(t)
+		res := tb.mustInvoke(t, `{"tags": {"team": "data"}}`)
+		wantEvents(t, tb.events(t), "x-1#1 Glue Session State Change null->READY",
+			"d-0#1 Glue Session State Change null->READY", "d-2#1 Glue Session State Change null->READY")
+		if len(tb.glue.lists) == 0 || res.Watched != 3 {
+			t.Fatalf("got %+v after %d ListSessions calls, want the sessions of team data discovered", res, len(tb.glue.lists))
+		}
+		for _, in := range tb.glue.lists {
+			if !maps.Equal(in.Tags, map[string]string{"team": "data"}) {
+				t.Errorf("ListSessions Tags: got %v, want team=data", in.Tags)
+			}
+		}
+	})
+	t.Run("empty tags: discover without a filter", func(t *testing.T) {
+		tb := setup(t)
+		if res := tb.mustInvoke(t, `{"tags": {}}`); res.Watched != 5 {
+			t.Errorf("got %+v, want every session discovered", res)
+		}
+	})
+	t.Run("null tags: as if absent", func(t *testing.T) {
+		tb := setup(t)
+		if res := tb.mustInvoke(t, `{"tags": null}`); res.Watched != 1 || len(tb.glue.lists) != 0 {
+			t.Errorf("got %+v after %d ListSessions calls, want x-1 only, no discovery", res, len(tb.glue.lists))
+		}
+	})
+	t.Run("discover false with tags", func(t *testing.T) {
+		tb := setup(t)
+		_, err := tb.invoke(t, `{"discover": false, "tags": {"team": "data"}}`)
+		var inputErr *handler.InputError
+		if !errors.As(err, &inputErr) || !strings.Contains(err.Error(), `"discover"`) || !strings.Contains(err.Error(), `"tags"`) {
+			t.Fatalf("got %v, want an InputError naming discover and tags", err)
+		}
+		if len(tb.dbCalls()) != 0 || len(tb.glue.lists) != 0 || tb.glue.totalGets() != 0 {
+			t.Errorf("calls: DynamoDB %v, %d ListSessions, %d GetSession; want none", tb.dbCalls(), len(tb.glue.lists), tb.glue.totalGets())
+		}
 	})
 }
 

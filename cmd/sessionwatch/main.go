@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		dryRun := fs.Bool("dry-run", false, "compute and print the events without publishing or writing anything")
 		ids := fs.String("session-ids", "", "comma-separated session ids to watch in this run only")
 		discover := fs.String("discover", "", "true or false: override DISCOVER for this run")
-		tags := fs.String("tags", "", "k=v,k2=v2: override DISCOVER_TAGS for this run")
+		tags := fs.String("tags", "", "k=v,k2=v2: discover with this filter for this run (in place of DISCOVER_TAGS, whatever DISCOVER says)")
 		if err := parse(fs, args, 0); err != nil {
 			return err
 		}

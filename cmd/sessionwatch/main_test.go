@@ -79,6 +79,7 @@ func TestCLIErrors(t *testing.T) {
 		{"track bad id", nil, []string{"track", "bad\tid"}, 2, "control character"},
 		{"bad discover", nil, []string{"poll", "--discover", "maybe"}, 2, "--discover takes true or false"},
 		{"bad tags", nil, []string{"poll", "--tags", "team"}, 2, "is not key=value"},
+		{"tags without discovery", nil, []string{"poll", "--discover", "false", "--tags", "team=data"}, 2, `"discover" is false`},
 		{"stray argument", nil, []string{"list", "x"}, 2, "takes no arguments"},
 	}
 	for _, tt := range tests {
