@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -65,14 +64,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			errs = append(errs, err) // a bug of this code, not of the configuration
 		}
 	}
-	for _, id := range splitList(getenv("SESSION_IDS")) {
-		if err := ValidateSessionID(id); err != nil {
-			bad("SESSION_IDS", "%v", err)
-		} else if !slices.Contains(c.SessionIDs, id) {
-			c.SessionIDs = append(c.SessionIDs, id)
-		}
-	}
 	var err error
+	if c.SessionIDs, err = ParseSessionIDs(getenv("SESSION_IDS")); err != nil {
+		bad("SESSION_IDS", "%v", err)
+	}
 	if c.Discover, err = parseBool(getenv("DISCOVER")); err != nil {
 		bad("DISCOVER", "%v", err)
 	}
@@ -86,6 +81,29 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		bad("RETENTION_DAYS", "%v", err)
 	}
 	return c, errors.Join(errs...)
+}
+
+// ParseSessionIDs reads session ids written as text, the one way they are
+// read from SESSION_IDS and from the CLI (--session-ids, and the ids of
+// track and untrack): each argument is a comma-separated list; every item
+// is trimmed of blanks, empty items are dropped, repeats are dropped
+// keeping the first, and each id must pass ValidateSessionID. It returns
+// nil for no ids. (Ids in a JSON request are taken exactly as given.)
+func ParseSessionIDs(lists ...string) ([]string, error) {
+	var ids []string
+	seen := map[string]bool{}
+	for _, list := range lists {
+		for _, id := range splitList(list) {
+			if err := ValidateSessionID(id); err != nil {
+				return nil, err
+			}
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids, nil
 }
 
 func splitList(s string) []string {

@@ -187,3 +187,33 @@ func TestDetailTypesWithinEventBridgeLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestParseSessionIDs: the one way id lists written as text are read
+// (SESSION_IDS, the CLI's --session-ids and its positional ids).
+func TestParseSessionIDs(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		lists []string
+		want  []string
+	}{
+		{"nothing", nil, nil},
+		{"empty", []string{""}, nil},
+		{"only commas and blanks", []string{" , ,, "}, nil},
+		{"trimmed", []string{" s-1 , s-2\t"}, []string{"s-1", "s-2"}},
+		{"repeats dropped keeping the first", []string{"b,a,b", "a", " b "}, []string{"b", "a"}},
+		{"several arguments", []string{"s-1", "s-2,s-3", "s-4,"}, []string{"s-1", "s-2", "s-3", "s-4"}},
+		{"inner spaces kept", []string{"my session, été"}, []string{"my session", "été"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := handler.ParseSessionIDs(tc.lists...)
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Errorf("ParseSessionIDs(%q) = %q, %v; want %q", tc.lists, got, err, tc.want)
+			}
+		})
+	}
+	for _, bad := range [][]string{{"s-1,bad\x00id"}, {"s-1", strings.Repeat("x", 256)}} {
+		if got, err := handler.ParseSessionIDs(bad...); err == nil {
+			t.Errorf("ParseSessionIDs(%.60q) = %q, want an error", bad, got)
+		}
+	}
+}
