@@ -396,6 +396,34 @@ func TestPollTruncation(t *testing.T) {
 	}
 }
 
+// TestPollTruncationSharesRoom: an error message and a description of 300
+// KB each cannot both fit in an entry: both are cut to one common length,
+// heads kept, instead of the error message becoming "…" to keep the
+// description nearly whole.
+func TestPollTruncationSharesRoom(t *testing.T) {
+	tb := newTestbed(t, env("SESSION_IDS", "s-1"))
+	errMsg := "java.lang.OutOfMemoryError: " + strings.Repeat("e", 300_000)
+	desc := strings.Repeat("d", 300_000)
+	s := fullSession("s-1", "FAILED")
+	s.ErrorMessage, s.Description = aws.String(errMsg), aws.String(desc)
+	tb.glue.put(s, nil)
+	if res := tb.poll(t, lambdaCtx(), handler.Request{}); res.Published != 2 {
+		t.Fatalf("published: got %d, want 2", res.Published)
+	}
+	for _, e := range tb.events(t) {
+		gotErr, gotDesc := aws.ToString(e.detail.ErrorMessage), aws.ToString(e.detail.Session.Description)
+		errHead, cutErr := strings.CutSuffix(gotErr, "…")
+		descHead, cutDesc := strings.CutSuffix(gotDesc, "…")
+		if !cutErr || !cutDesc || !strings.HasPrefix(errMsg, errHead) || !strings.HasPrefix(desc, descHead) || !e.detail.Truncated {
+			t.Errorf("%s: errorMessage %d bytes, description %d bytes, truncated %v; want both heads of the originals, cut",
+				e, len(gotErr), len(gotDesc), e.detail.Truncated)
+		}
+		if len(errHead) != len(descHead) || len(errHead) < 100_000 {
+			t.Errorf("%s: errorMessage keeps %d bytes, description %d; want one common length, near half the entry each", e, len(errHead), len(descHead))
+		}
+	}
+}
+
 func TestPollEntryFailures(t *testing.T) {
 	t.Run("retryable failure retried in the run", func(t *testing.T) {
 		tb := newTestbed(t, env("SESSION_IDS", "s-1,s-2,s-3"))
