@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 
 	"sessionwatch/handler"
 	"sessionwatch/internal/fakeaws"
@@ -585,4 +586,123 @@ func TestHostileMalformedArguments(t *testing.T) {
 	if !strings.Contains(tb.logs.String(), `"sessionId":"s-get"`) {
 		t.Errorf("log: no line for s-get: %.600s", tb.logs.String())
 	}
+}
+
+// maxLambdaResponse is Lambda's limit on a synchronous invocation's
+// response, 6 MB (counted here as 6,000,000 bytes, the smaller reading).
+const maxLambdaResponse = 6_000_000
+
+// longIDs returns n distinct ids of 255 characters, in order.
+func longIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%06d-", i) + strings.Repeat("x", 248)
+	}
+	return ids
+}
+
+// TestHostileResponseSize: runs whose lists would make the response
+// bigger than Lambda's 6 MB (100,000 ids of 255 characters not found,
+// skipped at the deadline, failing; a dry run over events of 200 KB): what
+// Invoke returns is valid JSON under 6 MB, each cut list is the head of
+// the full one, and its full length is beside it as <list>Total; a list
+// that was not cut has no Total.
+func TestHostileResponseSize(t *testing.T) {
+	ids := longIDs(100_000)
+	check := func(t *testing.T, out []byte, cut map[string]int) map[string]json.RawMessage {
+		t.Helper()
+		if len(out) >= maxLambdaResponse || !json.Valid(out) {
+			t.Fatalf("response: %d bytes, valid JSON %v; want valid JSON under %d", len(out), json.Valid(out), maxLambdaResponse)
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(out, &fields); err != nil {
+			t.Fatal(err)
+		}
+		for _, list := range []string{"notFound", "skipped", "errors", "events"} {
+			total, wantCut := cut[list]
+			var items []json.RawMessage
+			_ = json.Unmarshal(fields[list], &items)
+			gotTotal, hasTotal := fields[list+"Total"]
+			switch {
+			case wantCut && (!hasTotal || string(gotTotal) != fmt.Sprint(total) || len(items) == 0 || len(items) >= total):
+				t.Errorf("%s: %d items, %sTotal %s; want a cut list of some items and %sTotal %d", list, len(items), list, gotTotal, list, total)
+			case !wantCut && hasTotal:
+				t.Errorf("%s: %d items and %sTotal %s; want no Total for a list that was not cut", list, len(items), list, gotTotal)
+			}
+		}
+		return fields
+	}
+	heads := func(t *testing.T, raw json.RawMessage, want []string) {
+		t.Helper()
+		var got []string
+		if err := json.Unmarshal(raw, &got); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want[:len(got)]) {
+			t.Errorf("cut list is not the head of the full one")
+		}
+	}
+
+	t.Run("100,000 unknown ids", func(t *testing.T) {
+		tb := newTestbed(t, env("SESSION_IDS", strings.Join(ids, ",")))
+		out, err := tb.h.Invoke(lambdaCtx(), []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields := check(t, out, map[string]int{"notFound": len(ids)})
+		heads(t, fields["notFound"], ids)
+	})
+	t.Run("100,000 ids skipped at the deadline", func(t *testing.T) {
+		tb := newTestbed(t, env("SESSION_IDS", strings.Join(ids, ",")))
+		ctx, cancel := context.WithTimeout(lambdaCtx(), time.Second) // inside the reserve: no Glue call starts
+		defer cancel()
+		out, err := tb.h.Invoke(ctx, []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, out, map[string]int{"skipped": len(ids)})
+	})
+	t.Run("50,000 failing and 50,000 unknown", func(t *testing.T) {
+		tb := newTestbed(t, env("SESSION_IDS", strings.Join(ids, ",")))
+		tb.glue.getErr = func(id string) error {
+			if id[5]%2 == 0 {
+				return &gluetypes.AccessDeniedException{Message: aws.String("User is not authorized to perform glue:GetSession on " + id)}
+			}
+			return nil
+		}
+		out, err := tb.h.Invoke(lambdaCtx(), []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields := check(t, out, map[string]int{"notFound": len(ids) / 2, "errors": len(ids) / 2})
+		if len(fields["notFound"]) < maxLambdaResponse/4 || len(fields["errors"]) < maxLambdaResponse/4 {
+			t.Errorf("notFound %d bytes, errors %d bytes: want the room shared between them", len(fields["notFound"]), len(fields["errors"]))
+		}
+	})
+	t.Run("dry run over 40 events of 200 KB", func(t *testing.T) {
+		few := manyIDs(40, "s-")
+		tb := newTestbed(t, env("SESSION_IDS", strings.Join(few, ",")))
+		for _, id := range few {
+			s := bare(id, "READY")
+			s.Description = aws.String(strings.Repeat("d", 200_000))
+			tb.glue.put(s, nil)
+		}
+		out, err := tb.h.Invoke(lambdaCtx(), []byte(`{"dryRun": true}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, out, map[string]int{"events": len(few)})
+	})
+	t.Run("a small response is whole", func(t *testing.T) {
+		tb := newTestbed(t, env("SESSION_IDS", strings.Join(ids[:10], ",")))
+		out, err := tb.h.Invoke(lambdaCtx(), []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields := check(t, out, nil)
+		heads(t, fields["notFound"], ids[:10])
+		if !bytes.Contains(out, []byte(ids[9])) {
+			t.Errorf("response lacks the last id")
+		}
+	})
 }
