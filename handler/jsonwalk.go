@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -24,10 +25,10 @@ func checkTokens(payload []byte) error {
 	for {
 		start := dec.InputOffset()
 		tok, err := dec.Token()
+		if err == io.EOF && len(stack) == 0 {
+			return nil // the end of the payload: it was walked whole
+		}
 		if err != nil {
-			if len(stack) == 0 {
-				return nil // the end of the payload: it was walked whole
-			}
 			return badInput("payload is not valid JSON: %v", err)
 		}
 		var top *jsonFrame
