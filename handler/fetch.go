@@ -72,7 +72,7 @@ func (h *Handler) getSession(ctx context.Context, id string) (answer *gluetypes.
 	case errors.As(err, &notFound):
 		return nil, false, nil
 	case err != nil:
-		return nil, false, fmt.Errorf("get session: %w", err)
+		return nil, false, fmt.Errorf("get session: %w", glueError("GetSession", err))
 	case out.Session == nil:
 		return nil, false, errors.New("get session: answer holds no session")
 	}

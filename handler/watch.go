@@ -161,7 +161,7 @@ func (h *Handler) list(ctx context.Context, tags map[string]string) ([]gluetypes
 	for page := 1; p.HasMorePages(); page++ {
 		res, err := p.NextPage(ctx)
 		if err != nil {
-			return out, fmt.Errorf("list sessions page %d: %w", page, err)
+			return out, fmt.Errorf("list sessions page %d: %w", page, glueError("ListSessions", err))
 		}
 		for i := range res.Sessions {
 			res.Sessions[i].DefaultArguments = nil // never used, can hold secrets
