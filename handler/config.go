@@ -3,9 +3,10 @@ package handler
 import (
 	"errors"
 	"fmt"
-	"slices"
+	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 )
 
 // Env is the name of every environment variable the function reads. The
@@ -52,17 +53,21 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.Source == "" {
 		c.Source = "sessionwatch"
 	}
-	if strings.HasPrefix(c.Source, "aws.") {
-		bad("EVENT_SOURCE", "%q starts with \"aws.\", which EventBridge reserves for AWS services", c.Source)
+	if err := validateSource(c.Source); err != nil {
+		bad("EVENT_SOURCE", "%v", err)
 	}
-	for _, id := range splitList(getenv("SESSION_IDS")) {
-		if err := ValidateSessionID(id); err != nil {
-			bad("SESSION_IDS", "%v", err)
-		} else if !slices.Contains(c.SessionIDs, id) {
-			c.SessionIDs = append(c.SessionIDs, id)
+	if err := validateBus(c.EventBus); err != nil {
+		bad("EVENT_BUS_NAME", "%v", err)
+	}
+	for _, dt := range DetailTypes {
+		if err := ValidateDetailType(dt); err != nil {
+			errs = append(errs, err) // a bug of this code, not of the configuration
 		}
 	}
 	var err error
+	if c.SessionIDs, err = ParseSessionIDs(getenv("SESSION_IDS")); err != nil {
+		bad("SESSION_IDS", "%v", err)
+	}
 	if c.Discover, err = parseBool(getenv("DISCOVER")); err != nil {
 		bad("DISCOVER", "%v", err)
 	}
@@ -76,6 +81,29 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		bad("RETENTION_DAYS", "%v", err)
 	}
 	return c, errors.Join(errs...)
+}
+
+// ParseSessionIDs reads session ids written as text, the one way they are
+// read from SESSION_IDS and from the CLI (--session-ids, and the ids of
+// track and untrack): each argument is a comma-separated list; every item
+// is trimmed of blanks, empty items are dropped, repeats are dropped
+// keeping the first, and each id must pass ValidateSessionID. It returns
+// nil for no ids. (Ids in a JSON request are taken exactly as given.)
+func ParseSessionIDs(lists ...string) ([]string, error) {
+	var ids []string
+	seen := map[string]bool{}
+	for _, list := range lists {
+		for _, id := range splitList(list) {
+			if err := ValidateSessionID(id); err != nil {
+				return nil, err
+			}
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids, nil
 }
 
 func splitList(s string) []string {
@@ -129,4 +157,96 @@ func ParseTags(s string) (map[string]string, error) {
 		return nil, nil
 	}
 	return tags, nil
+}
+
+// EventBridge's limits on what a PutEvents entry names, checked at
+// start-up so that a bad EVENT_SOURCE or EVENT_BUS_NAME stops the function
+// there instead of failing every PutEvents call.
+//
+//   - Source: 1 to 256 characters, matching
+//     (?=[/\.\-_A-Za-z0-9]+)((?!aws\.).*): the first character a letter,
+//     a digit or one of / . - _, no "aws." prefix, no line break (EventBridge
+//     Scheduler API Reference, EventBridgeParameters, "Source": the
+//     PutEvents target; https://docs.aws.amazon.com/scheduler/latest/APIReference/API_EventBridgeParameters.html).
+//     The EventBridge User Guide's event structure reference adds that a
+//     customer's source may be anything "as long as it doesn't begin with
+//     aws." (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-events-structure.html).
+//   - DetailType: "Free-form string, with a maximum of 128 characters"
+//     (EventBridge API Reference, PutEventsRequestEntry; the Scheduler
+//     reference above gives "Minimum length of 1. Maximum length of 128").
+//   - EventBusName: a name or an ARN, 1 to 1600 characters, matching
+//     (arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus\/)?[\.\-_A-Za-z0-9]+
+//     (EventBridge API Reference, PutEventsRequestEntry, "EventBusName",
+//     type NonPartnerEventBusNameOrArn;
+//     https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEventsRequestEntry.html);
+//     a bus's own name has at most 256 characters (CreateEventBus, "Name").
+//
+// Lengths are counted in UTF-16 code units, the larger of the two ways a
+// length in characters is counted, so that nothing accepted here is
+// refused by EventBridge.
+const (
+	maxSourceLen     = 256
+	maxDetailTypeLen = 128
+	maxBusNameLen    = 256
+	maxBusARNLen     = 1600
+)
+
+// busPattern is EventBridge's pattern for PutEventsRequestEntry.EventBusName,
+// anchored at both ends as EventBridge applies it.
+var busPattern = regexp.MustCompile(`^(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus/)?([.\-_A-Za-z0-9]+)$`)
+
+// DetailTypes are the detail types of the events the function emits.
+var DetailTypes = []string{DetailTypeStateChange, DetailTypeError, DetailTypeDeleted}
+
+// ValidateDetailType rejects a detail type PutEvents would refuse: empty,
+// or longer than 128 characters.
+func ValidateDetailType(dt string) error {
+	if n := charCount(dt); n < 1 || n > maxDetailTypeLen {
+		return fmt.Errorf("detail type %.40q is %d characters long; EventBridge accepts 1 to %d", dt, n, maxDetailTypeLen)
+	}
+	return nil
+}
+
+func validateSource(src string) error {
+	n := charCount(src)
+	switch {
+	case n > maxSourceLen:
+		return fmt.Errorf("%.40q… is %d characters long; EventBridge accepts at most %d", src, n, maxSourceLen)
+	case strings.HasPrefix(src, "aws."):
+		return fmt.Errorf("%q starts with \"aws.\", which EventBridge reserves for AWS services", src)
+	case !strings.ContainsRune("/.-_", rune(src[0])) && !isASCIIAlnum(src[0]):
+		return fmt.Errorf("%q must start with a letter, a digit or one of / . - _ (EventBridge's pattern for a source)", src)
+	case strings.ContainsAny(src, "\n\r\u0085\u2028\u2029"):
+		return fmt.Errorf("%q holds a line break, which EventBridge's pattern for a source does not match", src)
+	}
+	return nil
+}
+
+func validateBus(bus string) error {
+	n := charCount(bus)
+	if n > maxBusARNLen {
+		return fmt.Errorf("%.60q… is %d characters long; EventBridge accepts a bus name or ARN of at most %d", bus, n, maxBusARNLen)
+	}
+	m := busPattern.FindStringSubmatch(bus)
+	if m == nil {
+		return fmt.Errorf("%.100q is neither a bus name (letters, digits, . - _) nor an event bus ARN (arn:<partition>:events:<region>:<account>:event-bus/<name>)", bus)
+	}
+	if n := charCount(m[2]); n > maxBusNameLen {
+		return fmt.Errorf("bus name %.40q… is %d characters long; EventBridge accepts at most %d", m[2], n, maxBusNameLen)
+	}
+	return nil
+}
+
+// charCount is the length of s as AWS's length constraints count it, in
+// UTF-16 code units (see above).
+func charCount(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
+}
+
+func isASCIIAlnum(b byte) bool {
+	return b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
 }

@@ -93,6 +93,19 @@ func TestConfigFromEnvRejects(t *testing.T) {
 		{"zero retention", "RETENTION_DAYS", "0"},
 		{"non-numeric retention", "RETENTION_DAYS", "30d"},
 		{"aws. source", "EVENT_SOURCE", "aws.glue"},
+		{"source over 256 characters", "EVENT_SOURCE", strings.Repeat("s", 257)},
+		{"source over 256 characters, multi-byte", "EVENT_SOURCE", "a" + strings.Repeat("é", 256)},
+		{"source starting with a non-ASCII letter", "EVENT_SOURCE", "ésessionwatch"},
+		{"source starting with a symbol", "EVENT_SOURCE", "!sessionwatch"},
+		{"source with a line break", "EVENT_SOURCE", "session\nwatch"},
+		{"bus name over 256 characters", "EVENT_BUS_NAME", strings.Repeat("b", 257)},
+		{"bus name with a space", "EVENT_BUS_NAME", "my bus"},
+		{"bus name with a slash", "EVENT_BUS_NAME", "aws.partner/acme/bus"},
+		{"bus name with a colon", "EVENT_BUS_NAME", "ops:bus"},
+		{"bus ARN of another service", "EVENT_BUS_NAME", "arn:aws:sqs:us-east-1:123456789012:event-bus/ops"},
+		{"bus ARN with a short account", "EVENT_BUS_NAME", "arn:aws:events:us-east-1:12345:event-bus/ops"},
+		{"bus ARN without a name", "EVENT_BUS_NAME", "arn:aws:events:us-east-1:123456789012:event-bus/"},
+		{"bus ARN over 1600 characters", "EVENT_BUS_NAME", "arn:aws:events:us-east-1:123456789012:event-bus/" + strings.Repeat("b", 1600)},
 		{"tag without =", "DISCOVER_TAGS", "team"},
 		{"tag without key", "DISCOVER_TAGS", "=data"},
 		{"tag given twice", "DISCOVER_TAGS", "team=a,team=b"},
@@ -112,6 +125,12 @@ func TestConfigFromEnvRejects(t *testing.T) {
 	}
 
 	t.Run("several bad values", func(t *testing.T) {
+		_, err := handler.ConfigFromEnv(envOf(map[string]string{"SNAPSHOT_TABLE": "t", "EVENT_SOURCE": strings.Repeat("s", 300), "EVENT_BUS_NAME": "my bus"}))
+		if err == nil || strings.Count(err.Error(), "EVENT_SOURCE") != 1 || strings.Count(err.Error(), "EVENT_BUS_NAME") != 1 {
+			t.Errorf("got %v, want one error naming EVENT_SOURCE and one naming EVENT_BUS_NAME", err)
+		}
+	})
+	t.Run("every bad variable named", func(t *testing.T) {
 		_, err := handler.ConfigFromEnv(envOf(map[string]string{
 			"EVENT_SOURCE": "aws.x", "DISCOVER": "perhaps", "DISCOVER_TAGS": "x",
 			"MAX_CONCURRENCY": "0", "RETENTION_DAYS": "-1",
@@ -125,4 +144,76 @@ func TestConfigFromEnvRejects(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestConfigFromEnvEventBridgeLimits: the values EventBridge accepts at
+// its limits are accepted (the rejections are in TestConfigFromEnvRejects).
+func TestConfigFromEnvEventBridgeLimits(t *testing.T) {
+	for _, tc := range []struct{ name, variable, value string }{
+		{"source of 256 characters", "EVENT_SOURCE", strings.Repeat("s", 256)},
+		{"source of 256 multi-byte characters", "EVENT_SOURCE", "a" + strings.Repeat("é", 255)},
+		{"reverse domain source", "EVENT_SOURCE", "com.example.sessionwatch"},
+		{"source with a slash and spaces inside", "EVENT_SOURCE", "/team data/sessionwatch"},
+		{"source starting with aws but not aws.", "EVENT_SOURCE", "awsome.watch"},
+		{"bus name of 256 characters", "EVENT_BUS_NAME", strings.Repeat("b", 256)},
+		{"bus name with dots, dashes and underscores", "EVENT_BUS_NAME", "ops.glue-alerts_v2"},
+		{"bus ARN", "EVENT_BUS_NAME", "arn:aws:events:eu-west-1:123456789012:event-bus/ops"},
+		{"bus ARN in another partition", "EVENT_BUS_NAME", "arn:aws-us-gov:events:us-gov-west-1:123456789012:event-bus/ops"},
+		{"bus ARN of the default bus", "EVENT_BUS_NAME", "arn:aws:events:us-east-1:123456789012:event-bus/default"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := handler.ConfigFromEnv(envOf(map[string]string{"SNAPSHOT_TABLE": "t", tc.variable: tc.value})); err != nil {
+				t.Errorf("%s=%.80q: got %v, want it accepted", tc.variable, tc.value, err)
+			}
+		})
+	}
+}
+
+// TestDetailTypesWithinEventBridgeLimit: every detail type the function
+// emits is one EventBridge accepts (1 to 128 characters), and the check
+// ConfigFromEnv runs on them at start-up refuses a longer one.
+func TestDetailTypesWithinEventBridgeLimit(t *testing.T) {
+	if len(handler.DetailTypes) == 0 {
+		t.Fatal("no detail types listed")
+	}
+	for _, dt := range handler.DetailTypes {
+		if err := handler.ValidateDetailType(dt); err != nil {
+			t.Errorf("%q: %v", dt, err)
+		}
+	}
+	for _, bad := range []string{"", strings.Repeat("d", 129), strings.Repeat("🙂", 65)} {
+		if err := handler.ValidateDetailType(bad); err == nil {
+			t.Errorf("%.40q (%d bytes): accepted, want it refused", bad, len(bad))
+		}
+	}
+}
+
+// TestParseSessionIDs: the one way id lists written as text are read
+// (SESSION_IDS, the CLI's --session-ids and its positional ids).
+func TestParseSessionIDs(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		lists []string
+		want  []string
+	}{
+		{"nothing", nil, nil},
+		{"empty", []string{""}, nil},
+		{"only commas and blanks", []string{" , ,, "}, nil},
+		{"trimmed", []string{" s-1 , s-2\t"}, []string{"s-1", "s-2"}},
+		{"repeats dropped keeping the first", []string{"b,a,b", "a", " b "}, []string{"b", "a"}},
+		{"several arguments", []string{"s-1", "s-2,s-3", "s-4,"}, []string{"s-1", "s-2", "s-3", "s-4"}},
+		{"inner spaces kept", []string{"my session, été"}, []string{"my session", "été"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := handler.ParseSessionIDs(tc.lists...)
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Errorf("ParseSessionIDs(%q) = %q, %v; want %q", tc.lists, got, err, tc.want)
+			}
+		})
+	}
+	for _, bad := range [][]string{{"s-1,bad\x00id"}, {"s-1", strings.Repeat("x", 256)}} {
+		if got, err := handler.ParseSessionIDs(bad...); err == nil {
+			t.Errorf("ParseSessionIDs(%.60q) = %q, want an error", bad, got)
+		}
+	}
 }

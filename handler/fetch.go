@@ -134,6 +134,17 @@ func (h *Handler) fetch(ctx, fetchCtx context.Context, p *plan, res *Result) (*f
 	if loadErr != nil {
 		return nil, loadErr
 	}
+	// Answers come in any order: list them in the plan's.
+	if len(res.NotFound)+len(res.Skipped) < 2 {
+		return f, nil
+	}
+	rank := make(map[string]int, len(p.order))
+	for i, s := range p.order {
+		rank[s.id] = i
+	}
+	byRank := func(a, b string) int { return rank[a] - rank[b] }
+	slices.SortFunc(res.NotFound, byRank)
+	slices.SortFunc(res.Skipped, byRank)
 	return f, nil
 }
 
@@ -170,7 +181,7 @@ func (h *Handler) getSession(ctx context.Context, id string) (*gluetypes.Session
 	case errors.As(err, &notFound):
 		return nil, nil
 	case err != nil:
-		return nil, fmt.Errorf("get session: %w", err)
+		return nil, fmt.Errorf("get session: %w", glueError("GetSession", err))
 	case out.Session == nil:
 		return nil, errors.New("get session: answer holds no session")
 	}

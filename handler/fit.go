@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -40,42 +41,71 @@ func detailLimit(source, detailType string, resources []string) int {
 	return MaxEntrySize - entrySize(source, detailType, "", resources)
 }
 
-// fit renders d, truncating its long free-text strings (error messages,
-// the description), longest first, until the detail fits in limit bytes;
-// a truncated detail says "truncated": true.
+// fit renders d within limit bytes. When it does not fit whole, its long
+// free-text strings (the error messages and the description) share the
+// room by water-filling: every string longer than a common length c is cut
+// to its head of at most c bytes and "…", the others stay whole, and c is
+// the largest length with which the detail fits. So no string ends shorter
+// than one that was shorter (up to one rune), and the error message is
+// never cut to nothing to keep a description whole. A cut detail says
+// "truncated": true.
 func fit(d Detail, limit int) (string, error) {
 	if d.Session != nil {
 		s := *d.Session // the fields are cut in a copy, never in Glue's answer
 		d.Session = &s
 	}
 	out, err := marshal(d)
-	for over := len(out) - limit; err == nil && over > 0; over = len(out) - limit {
-		field := d.longestText()
-		if field == nil {
-			break // nothing left to cut; PutEvents will refuse it
-		}
-		cut := truncate(**field, max(0, len(**field)-over-len("…")))
-		*field = &cut
-		d.Truncated = true
-		out, err = marshal(d)
+	if err != nil || len(out) <= limit {
+		return out, err
 	}
-	return out, err
+	fields := d.texts()
+	whole := make([]string, len(fields))
+	longest := 0
+	for i, f := range fields {
+		whole[i] = **f
+		longest = max(longest, len(whole[i]))
+	}
+	d.Truncated = true
+	cutAt := func(c int) (string, error) {
+		for i, f := range fields {
+			s := whole[i]
+			if len(s) > c {
+				s = truncate(s, c)
+			}
+			*f = &s
+		}
+		return marshal(d)
+	}
+	// Bisection keeps fits(lo) and !fits(hi); it ends with a c that fits
+	// while c+1 does not. (Fitting is not quite monotonic in c: a string
+	// one byte longer than c, cut, grows by "…". Bisection needs no more.)
+	best, err := cutAt(0)
+	if err != nil || len(best) > limit {
+		return best, err // nothing left to cut; PutEvents will refuse it
+	}
+	lo, hi := 0, longest // everything whole, at longest, did not fit
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		o, err := cutAt(mid)
+		if err != nil {
+			return "", err
+		}
+		if len(o) <= limit {
+			lo, best = mid, o
+		} else {
+			hi = mid
+		}
+	}
+	return best, nil
 }
 
-// longestText returns the truncatable string field holding the most
-// bytes, or nil when none has anything left to cut.
-func (d *Detail) longestText() **string {
+// texts returns the truncatable string fields that hold a value.
+func (d *Detail) texts() []**string {
 	fields := []**string{&d.ErrorMessage, &d.PreviousErrorMessage}
 	if d.Session != nil {
 		fields = append(fields, &d.Session.Description)
 	}
-	var best **string
-	for _, f := range fields {
-		if *f != nil && len(**f) > len("…") && (best == nil || len(**f) > len(**best)) {
-			best = f
-		}
-	}
-	return best
+	return slices.DeleteFunc(fields, func(f **string) bool { return *f == nil })
 }
 
 // truncate cuts s to at most n bytes on a rune boundary and appends "…".

@@ -57,6 +57,9 @@ func FuzzParseRequest(f *testing.F) {
 		`{"sessionIds": [[["x"]]]}`, `{"x": [[[[[[[[[[]]]]]]]]]]}`, `{"sessionIds": ["a b", " c ", "日本", "🙂"]}`,
 		`{"tags": {"k": "` + "\u2028" + `"}}`, `{"discover": "true"}`, `{"sessionIds": {"a": 1}}`, `{"sessionIds": "a"}`,
 		`{"sessionIds": 1e400}`, `{"dryRun": true}` + "\n", "\t{\"untrack\": [\"x\"]}\r\n",
+		`{"tags": {"team": null}}`, `{"tags": {"a": "1", "a": "2"}}`, `{"dryRun": false, "dry\u0052un": true}`,
+		`{"sessionIds": ["\ud83d\ude42", "\\ud800"]}`, `{"sessionIds": ["\udc00"]}`, `{"sessionIds": ["\ud83d\u0041"]}`,
+		`{"detail-type": "x", "source": "y", "detail": {"a": [{"b": 1, "b": 2}]}}`, `{"detail-type": "x", "source": "y", "detail": {"\ud800": 1}}`,
 	} {
 		f.Add([]byte(seed))
 	}

@@ -8,7 +8,6 @@ package handler
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -80,7 +79,7 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		h.Logger.ErrorContext(ctx, "run failed", "error", err)
 		return nil, &RunError{Err: err}
 	}
-	return json.Marshal(res)
+	return res.marshalWithin(MaxResponseSize)
 }
 
 // RunError is a run that failed as a whole: the table could not be read or

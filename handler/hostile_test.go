@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 
 	"sessionwatch/handler"
 	"sessionwatch/internal/fakeaws"
@@ -75,6 +76,10 @@ func TestHostileInputRejected(t *testing.T) {
 		{"NUL outside a string", "{\"dryRun\": true}\x00", "not valid JSON"},
 		{"two objects", `{} {}`, "not valid JSON"},
 		{"duplicate field of the wrong type", `{"dryRun": true, "dryRun": "no"}`, `"dryRun"`},
+		{"dry run then a real run", `{"dryRun": true, "dryRun": false}`, `field "dryRun" given twice`},
+		{"duplicate deep in an EventBridge detail", `{"source": "aws.events", "detail-type": "Scheduled Event", "detail": {"a": ` + deep(5000) + `, "k": 1, "k": 2}}`, "given twice"},
+		{"null tag value", `{"discover": true, "tags": {"team": null}}`, `"team"`},
+		{"unpaired surrogate escape", `{"sessionIds": ["s-\ud800"]}`, "surrogate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tb := newTestbed(t, env("SESSION_IDS", "s-1"))
@@ -529,4 +534,175 @@ func TestHostileSecretScan(t *testing.T) {
 		t.Errorf("log: want the failures and the summaries, got %.500s", logs)
 	}
 	scanSecrets(t, "the log", logs, tokens)
+}
+
+// TestHostileMalformedArguments: Glue answers DefaultArguments as a
+// string instead of an object, to GetSession and to ListSessions, with a
+// secret in it. The SDK refuses the answer and quotes the value it choked
+// on in its error; the run must report each failure by operation, HTTP
+// status and request id, in the response's errors and in the log, and
+// never by what the SDK quoted.
+func TestHostileMalformedArguments(t *testing.T) {
+	const planted = "SWPLANTEDSECRET-db-password-0451"
+	tb := newTestbed(t, glueEmulator(), env("SESSION_IDS", "s-get"), env("DISCOVER", "true"))
+	tb.emu.Put(emuBare("s-get", "READY"))
+	tb.emu.Inject(glueemu.Fault{SessionID: "s-get", Raw: `{"Session": {"Id": "s-get", "Status": "READY", "DefaultArguments": "--db-password=` + planted + `"}}`})
+	tb.emu.Inject(glueemu.Fault{Operation: "ListSessions", Page: 1, Raw: `{"Ids": ["d-1"], "Sessions": [{"Id": "d-1", "Status": "READY", "DefaultArguments": "--db-password=` + planted + `"}]}`})
+
+	out, err := tb.h.Invoke(lambdaCtx(), []byte(`{}`))
+	if err != nil {
+		t.Fatalf("invoke: %v, want a run that reports the two failures", err)
+	}
+	var res handler.Result
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("response is not JSON: %v: %s", err, out)
+	}
+	got := map[string]string{}
+	for _, e := range res.Errors {
+		got[e.SessionID] = e.Error
+	}
+	for id, want := range map[string][]string{
+		"s-get": {"GetSession", "malformed", "request id glueemu-"},
+		"":      {"ListSessions", "malformed", "request id glueemu-", "page 1"},
+	} {
+		msg, ok := got[id]
+		if !ok {
+			t.Errorf("errors %+v: none for %q", res.Errors, id)
+			continue
+		}
+		for _, w := range want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("error of %q: %q, want it to name %q", id, msg, w)
+			}
+		}
+	}
+	for what, text := range map[string]string{"the response": string(out), "the log": tb.logs.String()} {
+		for _, leak := range []string{planted, "--db-password", "expected '{'"} {
+			if strings.Contains(text, leak) {
+				t.Errorf("%s holds %q: %.600s", what, leak, text)
+			}
+		}
+	}
+	if !strings.Contains(tb.logs.String(), `"sessionId":"s-get"`) {
+		t.Errorf("log: no line for s-get: %.600s", tb.logs.String())
+	}
+}
+
+// maxLambdaResponse is Lambda's limit on a synchronous invocation's
+// response, 6 MB (counted here as 6,000,000 bytes, the smaller reading).
+const maxLambdaResponse = 6_000_000
+
+// longIDs returns n distinct ids of 255 characters, in order.
+func longIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%06d-", i) + strings.Repeat("x", 248)
+	}
+	return ids
+}
+
+// TestHostileResponseSize: runs whose lists would make the response
+// bigger than Lambda's 6 MB (100,000 ids of 255 characters not found,
+// skipped at the deadline, failing; a dry run over events of 200 KB): what
+// Invoke returns is valid JSON under 6 MB, each cut list is the head of
+// the full one, and its full length is beside it as <list>Total; a list
+// that was not cut has no Total.
+func TestHostileResponseSize(t *testing.T) {
+	ids := longIDs(100_000)
+	check := func(t *testing.T, out []byte, cut map[string]int) map[string]json.RawMessage {
+		t.Helper()
+		if len(out) >= maxLambdaResponse || !json.Valid(out) {
+			t.Fatalf("response: %d bytes, valid JSON %v; want valid JSON under %d", len(out), json.Valid(out), maxLambdaResponse)
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(out, &fields); err != nil {
+			t.Fatal(err)
+		}
+		for _, list := range []string{"notFound", "skipped", "errors", "events"} {
+			total, wantCut := cut[list]
+			var items []json.RawMessage
+			_ = json.Unmarshal(fields[list], &items)
+			gotTotal, hasTotal := fields[list+"Total"]
+			switch {
+			case wantCut && (!hasTotal || string(gotTotal) != fmt.Sprint(total) || len(items) == 0 || len(items) >= total):
+				t.Errorf("%s: %d items, %sTotal %s; want a cut list of some items and %sTotal %d", list, len(items), list, gotTotal, list, total)
+			case !wantCut && hasTotal:
+				t.Errorf("%s: %d items and %sTotal %s; want no Total for a list that was not cut", list, len(items), list, gotTotal)
+			}
+		}
+		return fields
+	}
+	heads := func(t *testing.T, raw json.RawMessage, want []string) {
+		t.Helper()
+		var got []string
+		if err := json.Unmarshal(raw, &got); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want[:len(got)]) {
+			t.Errorf("cut list is not the head of the full one")
+		}
+	}
+
+	t.Run("100,000 unknown ids", func(t *testing.T) {
+		tb := newTestbed(t, env("SESSION_IDS", strings.Join(ids, ",")))
+		out, err := tb.h.Invoke(lambdaCtx(), []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields := check(t, out, map[string]int{"notFound": len(ids)})
+		heads(t, fields["notFound"], ids)
+	})
+	t.Run("100,000 ids skipped at the deadline", func(t *testing.T) {
+		tb := newTestbed(t, env("SESSION_IDS", strings.Join(ids, ",")))
+		ctx, cancel := context.WithTimeout(lambdaCtx(), time.Second) // inside the reserve: no Glue call starts
+		defer cancel()
+		out, err := tb.h.Invoke(ctx, []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, out, map[string]int{"skipped": len(ids)})
+	})
+	t.Run("50,000 failing and 50,000 unknown", func(t *testing.T) {
+		tb := newTestbed(t, env("SESSION_IDS", strings.Join(ids, ",")))
+		tb.glue.getErr = func(id string) error {
+			if id[5]%2 == 0 {
+				return &gluetypes.AccessDeniedException{Message: aws.String("User is not authorized to perform glue:GetSession on " + id)}
+			}
+			return nil
+		}
+		out, err := tb.h.Invoke(lambdaCtx(), []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields := check(t, out, map[string]int{"notFound": len(ids) / 2, "errors": len(ids) / 2})
+		if len(fields["notFound"]) < maxLambdaResponse/4 || len(fields["errors"]) < maxLambdaResponse/4 {
+			t.Errorf("notFound %d bytes, errors %d bytes: want the room shared between them", len(fields["notFound"]), len(fields["errors"]))
+		}
+	})
+	t.Run("dry run over 40 events of 200 KB", func(t *testing.T) {
+		few := manyIDs(40, "s-")
+		tb := newTestbed(t, env("SESSION_IDS", strings.Join(few, ",")))
+		for _, id := range few {
+			s := bare(id, "READY")
+			s.Description = aws.String(strings.Repeat("d", 200_000))
+			tb.glue.put(s, nil)
+		}
+		out, err := tb.h.Invoke(lambdaCtx(), []byte(`{"dryRun": true}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, out, map[string]int{"events": len(few)})
+	})
+	t.Run("a small response is whole", func(t *testing.T) {
+		tb := newTestbed(t, env("SESSION_IDS", strings.Join(ids[:10], ",")))
+		out, err := tb.h.Invoke(lambdaCtx(), []byte(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields := check(t, out, nil)
+		heads(t, fields["notFound"], ids[:10])
+		if !bytes.Contains(out, []byte(ids[9])) {
+			t.Errorf("response lacks the last id")
+		}
+	})
 }

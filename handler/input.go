@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"unicode"
@@ -19,12 +20,16 @@ const MaxRequestIDs = 10000
 // Request is what one run is asked to do. The zero value polls with the
 // configured defaults.
 type Request struct {
-	SessionIDs []string          `json:"sessionIds,omitempty"`
-	Track      []string          `json:"track,omitempty"`
-	Untrack    []string          `json:"untrack,omitempty"`
-	Discover   *bool             `json:"discover,omitempty"`
-	Tags       map[string]string `json:"tags,omitempty"`
-	DryRun     bool              `json:"dryRun,omitempty"`
+	SessionIDs []string `json:"sessionIds,omitempty"`
+	Track      []string `json:"track,omitempty"`
+	Untrack    []string `json:"untrack,omitempty"`
+	// Discover, when set, overrides DISCOVER for this run. ParseRequest
+	// sets it to true when the payload gives tags without discover.
+	Discover *bool `json:"discover,omitempty"`
+	// Tags, when not nil, replace DISCOVER_TAGS for this run; an empty map
+	// is no filter. (Not omitempty: {} and no tags differ.)
+	Tags   map[string]string `json:"tags"`
+	DryRun bool              `json:"dryRun,omitempty"`
 }
 
 // InputError is a rejected invocation payload. Lambda reports its type name
@@ -65,6 +70,9 @@ func ParseRequest(payload []byte) (Request, error) {
 	if err := json.Unmarshal(payload, &fields); err != nil {
 		return req, badInput("payload is not valid JSON: %v", err)
 	}
+	if err := checkTokens(payload); err != nil {
+		return req, err
+	}
 	if isEventBridgeEvent(fields) {
 		for name := range fields {
 			if !slices.Contains(envelopeFields, name) {
@@ -94,15 +102,20 @@ func ParseRequest(payload []byte) (Request, error) {
 		case "dryRun":
 			err = decodeField(name, raw, &req.DryRun, "true or false")
 		case "tags":
-			err = decodeField(name, raw, &req.Tags, `an object of strings, like {"team": "data"}`)
-			for k := range req.Tags {
-				if err == nil && strings.TrimSpace(k) == "" {
-					err = badInput("field \"tags\": a tag key is empty")
-				}
-			}
+			req.Tags, err = parseTags(raw)
 		}
 		if err != nil {
 			return Request{}, err
+		}
+	}
+	if req.Tags != nil {
+		// Tags are a filter for discovery: given alone they mean "discover
+		// with this filter for this run", whatever DISCOVER says.
+		switch {
+		case req.Discover == nil:
+			req.Discover = new(true)
+		case !*req.Discover:
+			return Request{}, badInput(`field "tags" is a filter for discovery, but "discover" is false: give one or the other`)
 		}
 	}
 	for _, id := range req.Track {
@@ -127,6 +140,27 @@ func decodeField(name string, raw json.RawMessage, dst any, want string) error {
 		return badInput("field %q must be %s, got %s", name, want, jsonKind(raw))
 	}
 	return nil
+}
+
+// parseTags reads the tags filter: an object whose every value is a
+// string (null is not one: it would become the filter k="").
+func parseTags(raw json.RawMessage) (map[string]string, error) {
+	var fields map[string]json.RawMessage
+	if err := decodeField("tags", raw, &fields, `an object of strings, like {"team": "data"}`); err != nil {
+		return nil, err
+	}
+	tags := make(map[string]string, len(fields))
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		if strings.TrimSpace(k) == "" {
+			return nil, badInput("field \"tags\": a tag key is empty")
+		}
+		var v string
+		if kind := jsonKind(fields[k]); kind != "a string" || json.Unmarshal(fields[k], &v) != nil {
+			return nil, badInput("field \"tags\": the value of tag %.64q must be a string, got %s", k, kind)
+		}
+		tags[k] = v
+	}
+	return tags, nil
 }
 
 func parseIDs(name string, raw json.RawMessage) ([]string, error) {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -398,6 +399,34 @@ func TestPollTruncation(t *testing.T) {
 				t.Errorf("errorMessage is not valid UTF-8")
 			}
 		})
+	}
+}
+
+// TestPollTruncationSharesRoom: an error message and a description of 300
+// KB each cannot both fit in an entry: both are cut to one common length,
+// heads kept, instead of the error message becoming "…" to keep the
+// description nearly whole.
+func TestPollTruncationSharesRoom(t *testing.T) {
+	tb := newTestbed(t, env("SESSION_IDS", "s-1"))
+	errMsg := "java.lang.OutOfMemoryError: " + strings.Repeat("e", 300_000)
+	desc := strings.Repeat("d", 300_000)
+	s := fullSession("s-1", "FAILED")
+	s.ErrorMessage, s.Description = aws.String(errMsg), aws.String(desc)
+	tb.glue.put(s, nil)
+	if res := tb.poll(t, lambdaCtx(), handler.Request{}); res.Published != 2 {
+		t.Fatalf("published: got %d, want 2", res.Published)
+	}
+	for _, e := range tb.events(t) {
+		gotErr, gotDesc := aws.ToString(e.detail.ErrorMessage), aws.ToString(e.detail.Session.Description)
+		errHead, cutErr := strings.CutSuffix(gotErr, "…")
+		descHead, cutDesc := strings.CutSuffix(gotDesc, "…")
+		if !cutErr || !cutDesc || !strings.HasPrefix(errMsg, errHead) || !strings.HasPrefix(desc, descHead) || !e.detail.Truncated {
+			t.Errorf("%s: errorMessage %d bytes, description %d bytes, truncated %v; want both heads of the originals, cut",
+				e, len(gotErr), len(gotDesc), e.detail.Truncated)
+		}
+		if len(errHead) != len(descHead) || len(errHead) < 100_000 {
+			t.Errorf("%s: errorMessage keeps %d bytes, description %d; want one common length, near half the entry each", e, len(errHead), len(descHead))
+		}
 	}
 }
 
@@ -859,6 +888,57 @@ func TestPollDiscovery(t *testing.T) {
 			t.Errorf("errors: got %+v, want one discovery error", res.Errors)
 		}
 		wantEvents(t, tb.events(t), "x-1#1 Glue Session State Change null->READY")
+	})
+}
+
+// TestPollTagsMeanDiscover: a request's tags mean "discover with this
+// filter for this run", DISCOVER being false, unless discover is
+// explicitly false, which contradicts them and is rejected.
+func TestPollTagsMeanDiscover(t *testing.T) {
+	setup := func(t *testing.T) *testbed {
+		tb := newTestbed(t, env("SESSION_IDS", "x-1"))
+		for i, id := range manyIDs(4, "d-") {
+			tb.glue.put(bare(id, "READY"), map[string]string{"team": []string{"data", "web"}[i%2]})
+		}
+		tb.glue.put(bare("x-1", "READY"), nil)
+		return tb
+	}
+	t.Run("tags alone", func(t *testing.T) {
+		tb := setup(t)
+		res := tb.mustInvoke(t, `{"tags": {"team": "data"}}`)
+		wantEvents(t, tb.events(t), "d-0#1 Glue Session State Change null->READY", "d-2#1 Glue Session State Change null->READY",
+			"x-1#1 Glue Session State Change null->READY")
+		if len(tb.glue.lists) == 0 || res.Watched != 3 {
+			t.Fatalf("got %+v after %d ListSessions calls, want the sessions of team data discovered", res, len(tb.glue.lists))
+		}
+		for _, in := range tb.glue.lists {
+			if !maps.Equal(in.Tags, map[string]string{"team": "data"}) {
+				t.Errorf("ListSessions Tags: got %v, want team=data", in.Tags)
+			}
+		}
+	})
+	t.Run("empty tags: discover without a filter", func(t *testing.T) {
+		tb := setup(t)
+		if res := tb.mustInvoke(t, `{"tags": {}}`); res.Watched != 5 {
+			t.Errorf("got %+v, want every session discovered", res)
+		}
+	})
+	t.Run("null tags: as if absent", func(t *testing.T) {
+		tb := setup(t)
+		if res := tb.mustInvoke(t, `{"tags": null}`); res.Watched != 1 || len(tb.glue.lists) != 0 {
+			t.Errorf("got %+v after %d ListSessions calls, want x-1 only, no discovery", res, len(tb.glue.lists))
+		}
+	})
+	t.Run("discover false with tags", func(t *testing.T) {
+		tb := setup(t)
+		_, err := tb.invoke(t, `{"discover": false, "tags": {"team": "data"}}`)
+		var inputErr *handler.InputError
+		if !errors.As(err, &inputErr) || !strings.Contains(err.Error(), `"discover"`) || !strings.Contains(err.Error(), `"tags"`) {
+			t.Fatalf("got %v, want an InputError naming discover and tags", err)
+		}
+		if len(tb.dbCalls()) != 0 || len(tb.glue.lists) != 0 || tb.glue.totalGets() != 0 {
+			t.Errorf("calls: DynamoDB %v, %d ListSessions, %d GetSession; want none", tb.dbCalls(), len(tb.glue.lists), tb.glue.totalGets())
+		}
 	})
 }
 

@@ -336,7 +336,8 @@ func TestRecreatedSessions(t *testing.T) {
 
 // TestRegistryAtScale: the registry was one item; tracking about 9,000 ids
 // failed every run. Here 100,000 ids of 255 characters are tracked in
-// requests of 10,000, and a run reads them all (the Query's pages).
+// requests of 10,000, and a run reads them all (the Query's pages). (The
+// benchmark measures the time and memory of such a run.)
 func TestRegistryAtScale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("100,000 tracked ids")
@@ -412,9 +413,10 @@ func TestFollowedToTheEnd(t *testing.T) {
 	tb.advance(time.Minute)
 	tb.poll(t, lambdaCtx(), handler.Request{})
 	wantEvents(t, tb.events(t),
-		"d-1#1 Glue Session State Change null->READY", "d-1#2 Glue Session Deleted READY->null",
-		"d-2#1 Glue Session State Change null->READY", "d-2#2 Glue Session State Change READY->STOPPED",
-		"t-1#1 Glue Session State Change null->READY", "t-1#2 Glue Session State Change READY->FAILED")
+		"d-1#1 Glue Session State Change null->READY", "d-2#1 Glue Session State Change null->READY",
+		"t-1#1 Glue Session State Change null->READY",
+		"d-1#2 Glue Session Deleted READY->null", "d-2#2 Glue Session State Change READY->STOPPED",
+		"t-1#2 Glue Session State Change READY->FAILED")
 	if got := tb.registry(t); len(got) != 0 {
 		t.Errorf("registry %q, want empty: every session ended", got)
 	}

@@ -58,13 +58,19 @@ func (h *Handler) watch(ctx, fetchCtx context.Context, req Request, res *Result)
 	var shelf state.Shelf
 	var run state.Run
 	var listed []gluetypes.Session
-	g, gctx := errgroup.WithContext(ctx)
 	if !req.DryRun {
+		// Before the reads: a run that tracks ids (rare) waits for it, and
+		// the index then lists them as soon as DynamoDB does.
+		g, gctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return h.store.Track(gctx, req.Track) })
 		g.Go(func() error {
 			return h.store.Untrack(gctx, req.Untrack, h.Now().Add(retention(h.rules())).Unix())
 		})
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
 	}
+	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
 		shelf, err = h.store.ReadShelf(gctx)
 		return err
@@ -162,7 +168,7 @@ func (h *Handler) list(ctx context.Context, tags map[string]string) ([]gluetypes
 	for page := 1; p.HasMorePages(); page++ {
 		res, err := p.NextPage(ctx)
 		if err != nil {
-			return out, fmt.Errorf("list sessions page %d: %w", page, err)
+			return out, fmt.Errorf("list sessions page %d: %w", page, glueError("ListSessions", err))
 		}
 		for i := range res.Sessions {
 			res.Sessions[i].DefaultArguments = nil // never used, can hold secrets

@@ -87,9 +87,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "poll":
 		fs := newFlags("poll", "Runs one poll, publishing events and saving snapshots, and prints the result.", stderr)
 		dryRun := fs.Bool("dry-run", false, "compute and print the events without publishing or writing anything")
-		ids := fs.String("session-ids", "", "comma-separated session ids to watch in this run only")
+		ids := fs.String("session-ids", "", "comma-separated session ids to watch in this run only (read as SESSION_IDS is)")
 		discover := fs.String("discover", "", "true or false: override DISCOVER for this run")
-		tags := fs.String("tags", "", "k=v,k2=v2: override DISCOVER_TAGS for this run")
+		tags := fs.String("tags", "", "k=v,k2=v2: discover with this filter for this run (in place of DISCOVER_TAGS, whatever DISCOVER says)")
 		if err := parse(fs, args, 0); err != nil {
 			return err
 		}
@@ -109,29 +109,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
 	case "track", "untrack":
-		fs := newFlags(cmd+" ID...", fmt.Sprintf("%ss session ids in the registry kept in SNAPSHOT_TABLE.", strings.ToUpper(cmd[:1])+cmd[1:]), stderr)
+		fs := newFlags(cmd+" ID...", fmt.Sprintf("%ss session ids in the registry kept in SNAPSHOT_TABLE. Ids are read as\nSESSION_IDS is: an argument may hold several, separated by commas; blanks\naround an id, empty items and repeats are dropped.", strings.ToUpper(cmd[:1])+cmd[1:]), stderr)
 		if err := parse(fs, args, 1); err != nil {
 			return err
 		}
-		for _, id := range fs.Args() {
-			if err := handler.ValidateSessionID(id); err != nil {
-				return usageError{err.Error()}
-			}
+		ids, err := handler.ParseSessionIDs(fs.Args()...)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		if len(ids) == 0 {
+			return usageError{fmt.Sprintf("%s needs at least 1 session id", cmd)}
 		}
 		app, err := wiring.FromEnv(ctx, getenv, logger(stderr))
 		if err != nil {
 			return err
 		}
 		if cmd == "track" {
-			err = app.Store.Track(ctx, fs.Args())
+			err = app.Store.Track(ctx, ids)
 		} else {
 			expires := time.Now().Add(time.Duration(app.Config.RetentionDays) * 24 * time.Hour).Unix()
-			err = app.Store.Untrack(ctx, fs.Args(), expires)
+			err = app.Store.Untrack(ctx, ids, expires)
 		}
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%sed %d session(s)\n", cmd, fs.NArg())
+		fmt.Fprintf(stdout, "%sed %d session(s)\n", cmd, len(ids))
 		return nil
 	case "list":
 		fs := newFlags("list", "Lists the watched session ids with their last known status.", stderr)
@@ -213,8 +215,12 @@ func pollRequest(dryRun bool, ids, discover, tags string) (handler.Request, erro
 	if dryRun {
 		req["dryRun"] = true
 	}
-	if ids != "" {
-		req["sessionIds"] = strings.Split(ids, ",")
+	list, err := handler.ParseSessionIDs(ids)
+	if err != nil {
+		return handler.Request{}, fmt.Errorf("--session-ids: %w", err)
+	}
+	if len(list) > 0 {
+		req["sessionIds"] = list
 	}
 	switch discover {
 	case "":

@@ -6,7 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"hash/crc32"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -79,6 +86,7 @@ func TestCLIErrors(t *testing.T) {
 		{"track bad id", nil, []string{"track", "bad\tid"}, 2, "control character"},
 		{"bad discover", nil, []string{"poll", "--discover", "maybe"}, 2, "--discover takes true or false"},
 		{"bad tags", nil, []string{"poll", "--tags", "team"}, 2, "is not key=value"},
+		{"tags without discovery", nil, []string{"poll", "--discover", "false", "--tags", "team=data"}, 2, `"discover" is false`},
 		{"stray argument", nil, []string{"list", "x"}, 2, "takes no arguments"},
 	}
 	for _, tt := range tests {
@@ -142,5 +150,117 @@ func TestCLIAgainstMoto(t *testing.T) {
 	out, _, code = runCLI(t, env, "list")
 	if code != 0 || !strings.Contains(out, "s-1") || !strings.Contains(out, "READY") || strings.Contains(out, "s-2") {
 		t.Errorf("list: exit %d, %q", code, out)
+	}
+}
+
+// TestCLIIDLists: the CLI reads id lists as SESSION_IDS is read: items
+// trimmed, empty ones dropped, repeats dropped in order, each checked;
+// positional ids of track and untrack and --session-ids alike.
+func TestCLIIDLists(t *testing.T) {
+	endpoint := awstest.Endpoint(t)
+	cfg := awstest.Config(t, endpoint)
+	table := awstest.NewTable(t, cfg)
+	bus := awstest.NewBus(t, cfg, "")
+	emu := glueemu.New()
+	for _, id := range []string{"s-1", "s-2", "s-3"} {
+		emu.Put(glueemu.Session{ID: id, Status: "READY"})
+	}
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_GLUE": srv.URL, "AWS_REGION": awstest.Region,
+		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_PROFILE": "", "AWS_CONFIG_FILE": "/dev/null",
+	} {
+		t.Setenv(k, v)
+	}
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", strictSets(t, endpoint))
+	env := map[string]string{"SNAPSHOT_TABLE": table, "EVENT_BUS_NAME": bus.Name}
+
+	if out, errOut, code := runCLI(t, env, "track", "s-1", "s-1", " s-2 ", "s-2,s-1,"); code != 0 || !strings.Contains(out, "tracked 2 session(s)") {
+		t.Fatalf("track with repeated and spaced ids: exit %d, %q %q; want 2 tracked", code, out, errOut)
+	}
+	if out, errOut, code := runCLI(t, env, "list"); code != 0 || strings.Count(out, "s-1") != 1 || strings.Count(out, "s-2") != 1 || strings.Contains(out, " s-2") {
+		t.Errorf("list: exit %d, %q %q; want s-1 and s-2 once each, no space", code, out, errOut)
+	}
+	if out, errOut, code := runCLI(t, env, "untrack", "s-2", "s-2 "); code != 0 || !strings.Contains(out, "untracked 1 session(s)") {
+		t.Errorf("untrack with a repeated id: exit %d, %q %q; want 1 untracked", code, out, errOut)
+	}
+	out, errOut, code := runCLI(t, env, "poll", "--dry-run", "--session-ids", "s-3, s-4 ,, s-3")
+	var res struct {
+		NotFound []string
+		Events   []struct{ Detail struct{ SessionID string } }
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
+		t.Fatalf("poll --session-ids: exit %d, %q %q", code, out, errOut)
+	}
+	var polled []string
+	for _, e := range res.Events {
+		polled = append(polled, e.Detail.SessionID)
+	}
+	slices.Sort(polled)
+	if !slices.Equal(res.NotFound, []string{"s-4"}) || !slices.Equal(polled, []string{"s-1", "s-3"}) {
+		t.Errorf("poll --session-ids \"s-3, s-4 ,, s-3\": notFound %q, events of %q; want [s-4] and [s-1 s-3]", res.NotFound, polled)
+	}
+	for _, bad := range [][]string{{"track", "s-1", "bad\tid"}, {"poll", "--session-ids", "s-1,bad\tid"}} {
+		if _, errOut, code := runCLI(t, env, bad...); code != 2 || !strings.Contains(errOut, "control character") {
+			t.Errorf("%q: exit %d, %q; want a usage error naming the control character", bad, code, errOut)
+		}
+	}
+}
+
+// strictSets is a proxy to the moto at endpoint that refuses, as DynamoDB
+// does and moto does not, a request holding a string set with a value
+// twice: ValidationException, "Input collection [...] contains
+// duplicates".
+func strictSets(t *testing.T, endpoint string) string {
+	t.Helper()
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var sets []string
+		collectSets(json.RawMessage(body), &sets)
+		for _, set := range sets {
+			var values []string
+			_ = json.Unmarshal([]byte(set), &values)
+			if len(slices.Compact(slices.Sorted(slices.Values(values)))) != len(values) {
+				out, _ := json.Marshal(map[string]string{
+					"__type":  "com.amazon.coral.validate#ValidationException",
+					"message": "One or more parameter values were invalid: Input collection " + set + " contains duplicates.",
+				})
+				w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+				w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(out)), 10))
+				w.WriteHeader(http.StatusBadRequest)
+				w.Write(out)
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// collectSets appends the value of every "SS" in a JSON document.
+func collectSets(raw json.RawMessage, into *[]string) {
+	var obj map[string]json.RawMessage
+	var list []json.RawMessage
+	switch {
+	case json.Unmarshal(raw, &obj) == nil:
+		for k, v := range obj {
+			if k == "SS" {
+				*into = append(*into, string(v))
+			} else {
+				collectSets(v, into)
+			}
+		}
+	case json.Unmarshal(raw, &list) == nil:
+		for _, v := range list {
+			collectSets(v, into)
+		}
 	}
 }

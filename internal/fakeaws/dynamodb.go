@@ -104,6 +104,16 @@ type table struct {
 	attrTypes map[string]types.ScalarAttributeType
 	indexes   map[string]*index
 	items     map[string]map[string]types.AttributeValue
+	// writes counts the changes to items; sorted caches each view's
+	// entries at the count they were sorted at (a Query of many pages
+	// would otherwise sort the whole index for every page).
+	writes int
+	sorted map[string]sortedView
+}
+
+type sortedView struct {
+	writes  int
+	entries []entry
 }
 
 // index is a global secondary index.
@@ -261,6 +271,7 @@ func (d *DynamoDB) SetItem(tableName string, item map[string]types.AttributeValu
 		return err
 	}
 	t.items[k] = copyItem(item)
+	t.writes++
 	return nil
 }
 
@@ -276,6 +287,7 @@ func (d *DynamoDB) Expire(tableName, key string) bool {
 	}
 	_, found := t.items[key]
 	delete(t.items, key)
+	t.writes++
 	return found
 }
 

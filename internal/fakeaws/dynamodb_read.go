@@ -172,7 +172,7 @@ func (d *DynamoDB) Query(ctx context.Context, in *dynamodb.QueryInput, _ ...func
 	if err != nil {
 		return nil, err
 	}
-	entries := slices.DeleteFunc(v.entries(), func(e entry) bool { return !match(e.item) })
+	entries := slices.DeleteFunc(slices.Clone(v.entries()), func(e entry) bool { return !match(e.item) })
 	forward := aws.ToBool(in.ScanIndexForward) || in.ScanIndexForward == nil
 	if !forward {
 		slices.Reverse(entries)
@@ -289,13 +289,46 @@ type entry struct {
 // entries lists the view's items in its order: an index only the items
 // that have its key attributes, of its types.
 func (v view) entries() []entry {
-	var out []entry
+	name := ""
+	if v.ix != nil {
+		name = v.ix.name
+	}
+	if c, ok := v.t.sorted[name]; ok && c.writes == v.t.writes {
+		return c.entries
+	}
+	keys := v.keys()
+	type keyed struct {
+		entry
+		key []types.AttributeValue
+	}
+	var all []keyed
 	for _, item := range v.t.items {
 		if v.holds(item) {
-			out = append(out, entry{item: item, projected: v.project(item)})
+			k := make([]types.AttributeValue, len(keys))
+			for i, a := range keys {
+				k[i] = item[a]
+			}
+			all = append(all, keyed{entry{item: item, projected: v.project(item)}, k})
 		}
 	}
-	slices.SortFunc(out, func(a, b entry) int { return v.compare(a.item, b.item) })
+	// The keys are looked up once, not at every comparison: a view of
+	// 100,000 items is sorted for every page a Query reads.
+	slices.SortFunc(all, func(a, b keyed) int {
+		for i := range a.key {
+			if c := compareKeys(a.key[i], b.key[i]); c != 0 {
+				return c
+			}
+		}
+		return 0
+	})
+	out := make([]entry, len(all))
+	for i, k := range all {
+		out[i] = k.entry
+	}
+	if v.t.sorted == nil {
+		v.t.sorted = map[string]sortedView{}
+	}
+	v.t.sorted[name] = sortedView{writes: v.t.writes, entries: out}
 	return out
 }
 

@@ -83,6 +83,7 @@ func (d *DynamoDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, _ ...
 		return nil, conditionFailed(old, in.ReturnValuesOnConditionCheckFailure)
 	}
 	t.items[k] = copyItem(in.Item)
+	t.writes++
 	out := &dynamodb.PutItemOutput{}
 	if exists && in.ReturnValues == types.ReturnValueAllOld {
 		out.Attributes = copyItem(old)
@@ -131,6 +132,7 @@ func (d *DynamoDB) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput,
 		return nil, conditionFailed(old, in.ReturnValuesOnConditionCheckFailure)
 	}
 	delete(t.items, k)
+	t.writes++
 	out := &dynamodb.DeleteItemOutput{}
 	if exists && in.ReturnValues == types.ReturnValueAllOld {
 		out.Attributes = copyItem(old)
@@ -238,6 +240,7 @@ func (d *DynamoDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput,
 		return nil, err
 	}
 	t.items[k] = next
+	t.writes++
 
 	out := &dynamodb.UpdateItemOutput{}
 	updated := func(item map[string]types.AttributeValue) map[string]types.AttributeValue {

@@ -1,0 +1,4 @@
+package handler
+
+// Fit is fit, for the property test of fit_test.go.
+var Fit = fit
