@@ -138,6 +138,39 @@ func (p crashEvent) change() string {
 	return fmt.Sprintf("%s#%d %s %s", p.Detail.SessionID, p.Detail.Sequence, p.DetailType, status)
 }
 
+// wantDelivered checks that the bus received exactly the changes want
+// (each at least once), each under one eventId.
+func wantDelivered(t *testing.T, f *localinvoke.Function, want ...string) {
+	t.Helper()
+	raws, err := f.Published(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]map[string]bool{}
+	for _, raw := range raws {
+		var e crashEvent
+		if err := json.Unmarshal(raw, &e); err != nil {
+			t.Fatal(err)
+		}
+		if ids[e.change()] == nil {
+			ids[e.change()] = map[string]bool{}
+		}
+		ids[e.change()][e.Detail.EventID] = true
+	}
+	var got []string
+	for change, set := range ids {
+		got = append(got, change)
+		if len(set) != 1 {
+			t.Errorf("%s delivered with %d eventIds, want 1", change, len(set))
+		}
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("changes delivered:\n got %q\nwant %q", got, want)
+	}
+	t.Logf("%d deliveries of %d changes", len(raws), len(got))
+}
+
 func TestCrashAtEachPoint(t *testing.T) {
 	points := []struct {
 		name, target, with string
@@ -202,39 +235,11 @@ func TestCrashAtEachPoint(t *testing.T) {
 				t.Errorf("third run: %s, want nothing to do", body)
 			}
 
-			raws, err := f.Published(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids := map[string]map[string]bool{}
-			for _, raw := range raws {
-				var e crashEvent
-				if err := json.Unmarshal(raw, &e); err != nil {
-					t.Fatal(err)
-				}
-				if ids[e.change()] == nil {
-					ids[e.change()] = map[string]bool{}
-				}
-				ids[e.change()][e.Detail.EventID] = true
-			}
-			want := []string{
+			wantDelivered(t, f,
 				"c-1#1 Glue Session State Change READY",
 				"c-2#1 Glue Session State Change READY",
 				"c-3#1 Glue Session State Change READY",
-				"c-3#2 Glue Session Error READY",
-			}
-			var got []string
-			for change, set := range ids {
-				got = append(got, change)
-				if len(set) != 1 {
-					t.Errorf("%s delivered with %d eventIds, want 1", change, len(set))
-				}
-			}
-			slices.Sort(got)
-			if !slices.Equal(got, want) {
-				t.Errorf("changes delivered:\n got %q\nwant %q", got, want)
-			}
-			t.Logf("%d deliveries of %d changes", len(raws), len(got))
+				"c-3#2 Glue Session Error READY")
 		})
 	}
 }
@@ -380,38 +385,10 @@ func TestCrashWithOutbox(t *testing.T) {
 				t.Errorf("last run: %s %v, want nothing left to do", body, err)
 			}
 
-			raws, err := f.Published(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids := map[string]map[string]bool{}
-			for _, raw := range raws {
-				var e crashEvent
-				if err := json.Unmarshal(raw, &e); err != nil {
-					t.Fatal(err)
-				}
-				if ids[e.change()] == nil {
-					ids[e.change()] = map[string]bool{}
-				}
-				ids[e.change()][e.Detail.EventID] = true
-			}
-			want := []string{
+			wantDelivered(t, f,
 				"o-1#1 Glue Session State Change READY",
 				"o-2#1 Glue Session State Change READY",
-				"o-2#2 Glue Session Error READY",
-			}
-			var got []string
-			for change, set := range ids {
-				got = append(got, change)
-				if len(set) != 1 {
-					t.Errorf("%s delivered with %d eventIds, want 1", change, len(set))
-				}
-			}
-			slices.Sort(got)
-			if !slices.Equal(got, want) {
-				t.Errorf("changes delivered:\n got %q\nwant %q", got, want)
-			}
-			t.Logf("%d deliveries of %d changes", len(raws), len(got))
+				"o-2#2 Glue Session Error READY")
 		})
 	}
 }
