@@ -24,7 +24,6 @@ type session struct {
 	prev   *state.Snapshot    // nil: never seen
 	answer *gluetypes.Session // Glue's answer; nil when not asked yet or not found
 	listed bool               // answer came from ListSessions
-	polled bool               // Glue answered for it this run
 	next   *state.Snapshot    // to save; nil when nothing changed
 	out    []*outgoing        // its new events
 }
