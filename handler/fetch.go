@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
-	"golang.org/x/sync/errgroup"
 
 	"sessionwatch/state"
 )
@@ -81,8 +80,39 @@ func (h *Handler) fetch(ctx, fetchCtx context.Context, p *plan, res *Result) (*f
 		}
 	}
 
-	g := errgroup.Group{}
-	g.SetLimit(h.cfg.MaxConcurrency)
+	// MaxConcurrency workers take the sessions that need Glue one at a time,
+	// in the plan's order: a call starts only when a worker is free, so the
+	// calls start in that order however the goroutines are scheduled, and
+	// the rotation holds.
+	work := make(chan *session)
+	var workers sync.WaitGroup
+	for range h.cfg.MaxConcurrency {
+		workers.Go(func() {
+			for s := range work {
+				answer, err := h.getSession(fetchCtx, s.id)
+				if err != nil && fetchCtx.Err() != nil {
+					skip(s, true) // cut short by the deadline: the next run polls it first
+					continue
+				}
+				s.answer = answer
+				done(s, err)
+			}
+		})
+	}
+	// toGlue hands a session to a worker; false when the deadline came
+	// first.
+	toGlue := func(s *session) bool {
+		if fetchCtx.Err() != nil {
+			return false
+		}
+		select {
+		case work <- s:
+			return true
+		case <-fetchCtx.Done():
+			return false
+		}
+	}
+
 	var loadErr error
 	pos := 0
 	for i, chunk := range chunks {
@@ -103,34 +133,22 @@ func (h *Handler) fetch(ctx, fetchCtx context.Context, p *plan, res *Result) (*f
 			s.prev = snaps[s.id]
 			switch {
 			case unreadable[s.id] != nil:
+				mu.Lock()
 				res.fail(s.id, unreadable[s.id])
+				mu.Unlock()
 				h.Logger.ErrorContext(ctx, "session failed", "sessionId", s.id, "error", unreadable[s.id])
 			case s.listed:
 				done(s, nil)
-			case fetchCtx.Err() != nil:
+			case !toGlue(s):
 				f.cutAt = min(f.cutAt, pos)
 				skip(s, false)
-			default:
-				g.Go(func() error {
-					if fetchCtx.Err() != nil {
-						skip(s, true)
-						return nil
-					}
-					answer, err := h.getSession(fetchCtx, s.id)
-					if err != nil && fetchCtx.Err() != nil {
-						skip(s, true) // cut short by the deadline: the next run polls it first
-						return nil
-					}
-					s.answer = answer
-					done(s, err)
-					return nil
-				})
 			}
 			pos++
 		}
 		loads.release()
 	}
-	_ = g.Wait() // failures are per session
+	close(work)
+	workers.Wait() // failures are per session
 	if loadErr != nil {
 		return nil, loadErr
 	}
