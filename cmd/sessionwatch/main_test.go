@@ -24,7 +24,7 @@ import (
 func runCLI(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), args, func(k string) string { return env[k] }, &out, &errOut)
+	err := run(context.Background(), args, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, &out, &errOut)
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		errOut.WriteString(err.Error())
 	}

@@ -147,7 +147,7 @@ func TestEnvVarsFile(t *testing.T) {
 	if got, want := slices.Sorted(maps.Keys(vars)), slices.Sorted(slices.Values(handler.Env)); !slices.Equal(got, want) {
 		t.Errorf("variables %v, want handler.Env %v", got, want)
 	}
-	cfg, err := handler.ConfigFromEnv(func(k string) string { return vars[k] })
+	cfg, err := handler.ConfigFromEnv(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
 	if err != nil {
 		t.Fatalf("env.json does not configure the function: %v", err)
 	}

@@ -192,7 +192,7 @@ func TestEnvironment(t *testing.T) {
 	})
 
 	t.Run("defaults are a valid configuration", func(t *testing.T) {
-		cfg, err := handler.ConfigFromEnv(func(k string) string { return vars[k] })
+		cfg, err := handler.ConfigFromEnv(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
 		if err != nil {
 			t.Fatalf("the template's defaults do not configure the function: %v", err)
 		}
