@@ -104,7 +104,7 @@ func TestTransitionAlerts(t *testing.T) {
 			s.CreatedOn = ago(20 * time.Hour)
 			return s
 		}(), answer: glue("READY", 9*time.Hour),
-			want:   []string{"RUNNING_LONG 8h"}, fired: []string{"RUNNING_LONG:8"}},
+			want: []string{"RUNNING_LONG 8h"}, fired: []string{"RUNNING_LONG:8"}},
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {

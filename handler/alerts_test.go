@@ -41,7 +41,7 @@ func TestIdleAlertThroughARule(t *testing.T) {
 	done := tb.now.Add(-40 * time.Minute)
 	tb.emu.SetStatements("nb-1",
 		glueemu.Statement{ID: 1, State: "AVAILABLE", Code: "df = spark.read.csv('s3://b/k')  # " + statementSecret,
-			Output: &glueemu.StatementOutput{Status: "ok", Data: &glueemu.StatementData{TextPlain: strings.Repeat("row,", 1000) + statementSecret}},
+			Output:    &glueemu.StatementOutput{Status: "ok", Data: &glueemu.StatementData{TextPlain: strings.Repeat("row,", 1000) + statementSecret}},
 			StartedOn: done.Add(-time.Minute).UnixMilli(), CompletedOn: done.UnixMilli()})
 	tb.mustInvoke(t, "")
 	got := tb.received(t)

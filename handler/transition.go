@@ -248,11 +248,11 @@ type change struct {
 	// alert, threshold and message describe an alert; fired is its key in
 	// the snapshot's Fired, which names it in its eventId too.
 	alert, fired, message string
-	threshold            *Threshold
-	status               *string
-	previousStatus       *string
-	errorMessage         *string
-	previousErrorMessage *string
+	threshold             *Threshold
+	status                *string
+	previousStatus        *string
+	errorMessage          *string
+	previousErrorMessage  *string
 }
 
 // nonEmpty returns a pointer to s, or nil for the empty string: Glue's

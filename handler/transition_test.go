@@ -168,7 +168,10 @@ func TestTransition(t *testing.T) {
 		{name: "tracked again once finished, still finished: leaves the registry", prev: retracked, answer: answer("STOPPED", ""),
 			next: with(retracked, func(s *state.Snapshot) { s.Shelf, s.ExpiresAt = "", expires })},
 		{name: "untracked, moving on: stays out of the registry, expiry kept", prev: untracked, answer: answer("STOPPING", ""),
-			next:   with(untracked, func(s *state.Snapshot) { s.Status, s.ObservedAt, s.Sequence = "STOPPING", observedAt, 5 ; s.StatusSince = &observedAt }),
+			next: with(untracked, func(s *state.Snapshot) {
+				s.Status, s.ObservedAt, s.Sequence = "STOPPING", observedAt, 5
+				s.StatusSince = &observedAt
+			}),
 			events: []ev{{stateChange, 5, "STOPPING", "READY", "-", "-", "INFO", false}}},
 		{name: "untracked, unchanged: nothing", prev: untracked, answer: answer("READY", "")},
 		{name: "first version's unfinished snapshot joins the registry", prev: legacy, answer: answer("READY", ""),
@@ -181,11 +184,17 @@ func TestTransition(t *testing.T) {
 			}),
 			events: []ev{{errorChange, 5, "STOPPED", "STOPPED", "late", "-", "ERROR", false}}},
 		{name: "unknown status passed through", prev: snap("READY", ""), answer: answer("RESIZING", ""),
-			next:   with(snap("READY", ""), func(s *state.Snapshot) { s.Status, s.ObservedAt, s.Sequence = "RESIZING", observedAt, 5 ; s.StatusSince = &observedAt }),
+			next: with(snap("READY", ""), func(s *state.Snapshot) {
+				s.Status, s.ObservedAt, s.Sequence = "RESIZING", observedAt, 5
+				s.StatusSince = &observedAt
+			}),
 			events: []ev{{stateChange, 5, "RESIZING", "READY", "-", "-", "INFO", false}}},
 		{name: "unknown status unchanged", prev: snap("RESIZING", ""), answer: answer("RESIZING", "")},
 		{name: "status goes missing", prev: snap("READY", ""), answer: answer("", ""),
-			next:   with(snap("READY", ""), func(s *state.Snapshot) { s.Status, s.ObservedAt, s.Sequence = "", observedAt, 5 ; s.StatusSince = &observedAt }),
+			next: with(snap("READY", ""), func(s *state.Snapshot) {
+				s.Status, s.ObservedAt, s.Sequence = "", observedAt, 5
+				s.StatusSince = &observedAt
+			}),
 			events: []ev{{stateChange, 5, "-", "READY", "-", "-", "INFO", false}}},
 		{name: "error appears", prev: snap("READY", ""), answer: answer("READY", "boom"),
 			next:   with(snap("READY", "boom"), func(s *state.Snapshot) { s.ObservedAt, s.Sequence = observedAt, 5 }),

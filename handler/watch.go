@@ -27,8 +27,8 @@ type session struct {
 	// activity is what ListStatements said of a READY session when idle
 	// detection is on; nil otherwise, or when it failed.
 	activity *Activity
-	next   *state.Snapshot    // to save; nil when nothing changed
-	out    []*outgoing        // its new events
+	next     *state.Snapshot // to save; nil when nothing changed
+	out      []*outgoing     // its new events
 }
 
 // plan is a run's watched set, in the order the run goes through it: the
