@@ -118,7 +118,7 @@ func TestFairRotation(t *testing.T) {
 		// the race detector on a busy machine, need it).
 		window, reserve time.Duration
 	}{
-		{"6 sessions, 2 polls a run", 6, 2, 1, 9, 300 * time.Millisecond, 100 * time.Millisecond},
+		{"6 sessions, 2 polls a run", 6, 2, 1, 9, time.Second, 500 * time.Millisecond},
 		// One call at a time: the calls then start exactly in the plan's
 		// order. (With several in flight, the Go scheduler may hold a
 		// worker that took a session while the others answer the rest of
