@@ -87,6 +87,7 @@ func demoSessions() (ids []string, steps map[string][]demoStep) {
 		created := at(8, 42)
 		s.CreatedOn, s.WorkerType, s.NumberOfWorkers = &created, "G.2X", aws.Int32(20)
 	}
+	loaded := ran(1, load, at(8, 58).Add(30*time.Second), at(8, 59))
 	crunch := running(1, "orders.join(lineitems, 'order_id').groupBy('day').agg(...).write.parquet(out)", at(8, 44))
 	return []string{"etl-notebook", "oom-notebook", "scratch", "idle-notebook", "stuck-notebook", "big-notebook"},
 		map[string][]demoStep{
@@ -98,13 +99,10 @@ func demoSessions() (ids []string, steps map[string][]demoStep) {
 				step(base("oom-notebook", "READY"), running(1, "rows = orders.collect()", at(9, 3))),
 				failed, failed, failed},
 			"scratch": {ready("scratch"), ready("scratch"), {}, {}, {}},
-			// idle-notebook ran one statement at 08:59, then sat idle until
-			// Glue timed it out.
-			"idle-notebook": {
-				step(base("idle-notebook", "READY"), ran(1, load, at(8, 58).Add(30*time.Second), at(8, 59))),
-				step(base("idle-notebook", "READY"), ran(1, load, at(8, 58).Add(30*time.Second), at(8, 59))),
-				step(base("idle-notebook", "READY"), ran(1, load, at(8, 58).Add(30*time.Second), at(8, 59))),
-				step(base("idle-notebook", "TIMEOUT")), step(base("idle-notebook", "TIMEOUT"))},
+			// idle-notebook ran one statement, done at 08:59, then sat idle
+			// until Glue timed it out.
+			"idle-notebook": append(slices.Repeat([]demoStep{step(base("idle-notebook", "READY"), loaded)}, 3),
+				step(base("idle-notebook", "TIMEOUT")), step(base("idle-notebook", "TIMEOUT"))),
 			// stuck-notebook never gets past PROVISIONING.
 			"stuck-notebook": slices.Repeat([]demoStep{step(base("stuck-notebook", "PROVISIONING"))}, 5),
 			"big-notebook":   slices.Repeat([]demoStep{step(with(base("big-notebook", "READY"), big), crunch)}, 5),
