@@ -565,7 +565,7 @@ func TestSampleRules(t *testing.T) {
 		{"SessionErrorsRule", `{"source":["` + source + `"],"detail-type":["Glue Session Error"]}`,
 			"${SessionAlertTopic}", []string{"error.json"}},
 		{"AuditTrailRule", `{"source":["` + source + `"]}`,
-			"${AuditLogGroup.Arn}", []string{"deleted.json", "error.json", "state-change.json"}},
+			"${AuditLogGroup.Arn}", []string{"alert.json", "deleted.json", "error.json", "state-change.json"}},
 	}
 	for _, r := range rules {
 		t.Run(r.id, func(t *testing.T) {
