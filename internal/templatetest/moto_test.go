@@ -212,7 +212,7 @@ func orNull(s *string) string {
 func TestSampleRulesInMoto(t *testing.T) {
 	s := deploy(t, allOn)
 	patterns := map[string]string{}
-	for _, id := range []string{"FailedSessionsRule", "SessionErrorsRule", "AuditTrailRule"} {
+	for _, id := range sampleRules {
 		rule, err := s.GetEventsRuleWithName(id)
 		if err != nil {
 			t.Fatal(err)
@@ -228,8 +228,15 @@ func TestSampleRulesInMoto(t *testing.T) {
 			"s-idle Glue Session State Change TIMEOUT",
 		},
 		"SessionErrorsRule": {"s-fail Glue Session Error FAILED"},
+		// RUNNING_LONG stays out of the notification topic.
+		"SessionAlertsRule": {
+			"s-idle Glue Session Alert READY IDLE minutes=30",
+			"s-ok Glue Session Alert READY COST usd=10",
+			"s-ok Glue Session Alert READY COST usd=50",
+			"s-stuck Glue Session Alert PROVISIONING STUCK minutes=15",
+		},
 	}
-	for _, name := range []string{"FailedSessionsRule", "SessionErrorsRule"} {
+	for _, name := range []string{"FailedSessionsRule", "SessionErrorsRule", "SessionAlertsRule"} {
 		if !slices.Equal(received[name], want[name]) {
 			t.Errorf("%s received %q, want %q", name, received[name], want[name])
 		}

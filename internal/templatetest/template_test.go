@@ -560,7 +560,7 @@ func TestEventBus(t *testing.T) {
 			if c.created && bus != nil && bus.Name != c.params["EventBusName"] {
 				t.Errorf("created bus is named %q, want %q", bus.Name, c.params["EventBusName"])
 			}
-			for _, id := range []string{"FailedSessionsRule", "SessionErrorsRule", "AuditTrailRule"} {
+			for _, id := range sampleRules {
 				rule, err := s.GetEventsRuleWithName(id)
 				if err != nil {
 					t.Fatal(err)
@@ -689,7 +689,7 @@ func TestFailureHandling(t *testing.T) {
 func TestSampleRules(t *testing.T) {
 	t.Run("off by default", func(t *testing.T) {
 		s := deploy(t, nil)
-		for _, id := range []string{"FailedSessionsRule", "SessionErrorsRule", "AuditTrailRule", "SessionAlertTopic", "AuditLogGroup"} {
+		for _, id := range slices.Concat(sampleRules, []string{"SessionAlertTopic", "SessionAlertTopicPolicy", "AuditLogGroup"}) {
 			if _, ok := s.Resolved[id]; ok {
 				t.Errorf("%s is created without EnableSampleRules", id)
 			}
@@ -710,8 +710,13 @@ func TestSampleRules(t *testing.T) {
 			"${SessionAlertTopic}", []string{"state-change.json"}},
 		{"SessionErrorsRule", `{"source":["` + source + `"],"detail-type":["Glue Session Error"]}`,
 			"${SessionAlertTopic}", []string{"error.json"}},
+		{"SessionAlertsRule", `{"source":["` + source + `"],"detail-type":["Glue Session Alert"],"detail":{"alert":["STUCK","IDLE","COST"]}}`,
+			"${SessionAlertTopic}", []string{"alert.json"}},
 		{"AuditTrailRule", `{"source":["` + source + `"]}`,
 			"${AuditLogGroup.Arn}", []string{"alert.json", "deleted.json", "error.json", "state-change.json"}},
+	}
+	if got := len(rules); got != len(sampleRules) {
+		t.Fatalf("%d rules checked here, %d sample rules", got, len(sampleRules))
 	}
 	for _, r := range rules {
 		t.Run(r.id, func(t *testing.T) {
@@ -763,7 +768,7 @@ func TestSampleRules(t *testing.T) {
 			t.Errorf("Action %v, want sns:Publish", got)
 		}
 		arns := strs(asMap(asMap(st["Condition"])["ArnEquals"])["aws:SourceArn"])
-		if want := []string{"${FailedSessionsRule.Arn}", "${SessionErrorsRule.Arn}"}; !slices.Equal(arns, want) {
+		if want := []string{"${FailedSessionsRule.Arn}", "${SessionErrorsRule.Arn}", "${SessionAlertsRule.Arn}"}; !slices.Equal(arns, want) {
 			t.Errorf("aws:SourceArn %v, want %v", arns, want)
 		}
 	})
@@ -793,6 +798,9 @@ func TestSampleRules(t *testing.T) {
 		}
 	})
 }
+
+// sampleRules are the sample rules' logical ids (EnableSampleRules).
+var sampleRules = []string{"FailedSessionsRule", "SessionErrorsRule", "SessionAlertsRule", "AuditTrailRule"}
 
 func TestParametersAndOutputs(t *testing.T) {
 	s := deploy(t, map[string]any{"EnableSampleRules": "true"})
