@@ -38,14 +38,19 @@ const (
 )
 
 // CostOf estimates what the session s had cost when observed at at, at
-// price dollars a DPU-hour; nil when neither its capacity nor Glue's
-// DPUSeconds are known. A finished session's DPU-hours are Glue's
+// price dollars a DPU-hour; nil when its capacity is unknown (DESIGN: the
+// cost block is there when the session's capacity is known) or its
+// DPU-hours cannot be had. A finished session's DPU-hours are Glue's
 // DPUSeconds when it reports them, else its DPU times the hours from
-// CreatedOn to CompletedOn; an unfinished one's are the larger of Glue's
-// figure and its DPU times the hours from CreatedOn to at (Glue may fill
-// DPUSeconds only at the end).
+// CreatedOn to CompletedOn (to the observation, when Glue gives no
+// CompletedOn); an unfinished one's are the larger of Glue's figure and
+// its DPU times the hours from CreatedOn to at (Glue may fill DPUSeconds
+// only at the end).
 func CostOf(s *gluetypes.Session, at time.Time, price float64) *Cost {
 	dpu := capacity(s)
+	if dpu == nil {
+		return nil
+	}
 	var glue *float64
 	if v := finite(s.DPUSeconds); v != nil && *v >= 0 {
 		h := *v / 3600
@@ -56,13 +61,12 @@ func CostOf(s *gluetypes.Session, at time.Time, price float64) *Cost {
 		if glue != nil {
 			return priced(dpu, *glue, BasisGlue, price)
 		}
-		if s.CompletedOn == nil {
-			return nil
+		if s.CompletedOn != nil {
+			end = *s.CompletedOn
 		}
-		end = *s.CompletedOn
 	}
 	var estimate *float64
-	if dpu != nil && s.CreatedOn != nil {
+	if s.CreatedOn != nil {
 		h := *dpu * max(0, end.Sub(*s.CreatedOn).Hours())
 		estimate = &h
 	}

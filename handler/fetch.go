@@ -265,7 +265,14 @@ func (h *Handler) activity(ctx context.Context, id string) (*Activity, error) {
 			if st.State == gluetypes.StatementStateWaiting || st.State == gluetypes.StatementStateRunning {
 				a.Busy = true
 			}
-			if t := statementTime(st.CompletedOn); t != nil && (a.LastCompleted == nil || t.After(*a.LastCompleted)) {
+			// When it ended; a statement Glue gives no end for counts from
+			// its start rather than not at all (an idle spell would then
+			// wrongly start at CreatedOn).
+			t := statementTime(st.CompletedOn)
+			if t == nil {
+				t = statementTime(st.StartedOn)
+			}
+			if t != nil && (a.LastCompleted == nil || t.After(*a.LastCompleted)) {
 				a.LastCompleted = t
 			}
 		}
