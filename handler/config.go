@@ -3,7 +3,9 @@ package handler
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -14,8 +16,14 @@ import (
 var Env = []string{
 	"SNAPSHOT_TABLE", "EVENT_BUS_NAME", "EVENT_SOURCE", "SESSION_IDS",
 	"DISCOVER", "DISCOVER_TAGS", "MAX_CONCURRENCY", "RETENTION_DAYS",
-	"GLUE_REQUEST_ORIGIN",
+	"GLUE_REQUEST_ORIGIN", "STUCK_MINUTES", "RUNNING_HOURS", "IDLE_MINUTES",
+	"COST_USD", "DPU_HOUR_USD",
 }
+
+// Lookup reads one environment variable: its value, and whether it is set
+// at all (os.LookupEnv in production). An unset variable takes its
+// default; a threshold list set to the empty string is off.
+type Lookup func(name string) (value string, set bool)
 
 // Config is the function's configuration, read once at cold start.
 type Config struct {
@@ -28,12 +36,27 @@ type Config struct {
 	MaxConcurrency int
 	RetentionDays  int
 	RequestOrigin  string
+	// StuckMinutes: alert when a session stays PROVISIONING or STOPPING
+	// longer (0: off).
+	StuckMinutes int
+	// RunningHours: alert when a READY session's age passes each (empty:
+	// off); ascending.
+	RunningHours []float64
+	// IdleMinutes: alert when a READY session ran no statement for this
+	// long (0: off).
+	IdleMinutes int
+	// CostUSD: alert when a session's estimated cost passes each (empty:
+	// off); ascending.
+	CostUSD []float64
+	// DPUHourUSD is the price of one DPU-hour of every estimate.
+	DPUHourUSD float64
 }
 
-// ConfigFromEnv reads and validates the configuration through getenv
-// (os.Getenv in production). Every problem is reported, each naming its
+// ConfigFromEnv reads and validates the configuration through lookup
+// (os.LookupEnv in production). Every problem is reported, each naming its
 // variable.
-func ConfigFromEnv(getenv func(string) string) (Config, error) {
+func ConfigFromEnv(lookup Lookup) (Config, error) {
+	getenv := func(name string) string { v, _ := lookup(name); return v }
 	c := Config{
 		Table:         strings.TrimSpace(getenv("SNAPSHOT_TABLE")),
 		EventBus:      strings.TrimSpace(getenv("EVENT_BUS_NAME")),
@@ -80,7 +103,55 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.RetentionDays, err = parseInt(getenv("RETENTION_DAYS"), 30, 1, 36500); err != nil {
 		bad("RETENTION_DAYS", "%v", err)
 	}
+	if c.StuckMinutes, err = parseInt(getenv("STUCK_MINUTES"), 15, 0, 525600); err != nil {
+		bad("STUCK_MINUTES", "%v (0 turns the alert off)", err)
+	}
+	if c.IdleMinutes, err = parseInt(getenv("IDLE_MINUTES"), 0, 0, 525600); err != nil {
+		bad("IDLE_MINUTES", "%v (0 turns the alert off)", err)
+	}
+	if c.RunningHours, err = parseThresholds(lookup, "RUNNING_HOURS", "8,24", 87600); err != nil {
+		bad("RUNNING_HOURS", "%v", err)
+	}
+	if c.CostUSD, err = parseThresholds(lookup, "COST_USD", "", 1e9); err != nil {
+		bad("COST_USD", "%v", err)
+	}
+	c.DPUHourUSD = 0.44
+	if s := strings.TrimSpace(getenv("DPU_HOUR_USD")); s != "" {
+		price, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(price) || price <= 0 || price > 1000 {
+			bad("DPU_HOUR_USD", "%q is not a price in dollars above 0 and at most 1000", s)
+		} else {
+			c.DPUHourUSD = price
+		}
+	}
 	return c, errors.Join(errs...)
+}
+
+// parseThresholds reads a comma-separated list of positive numbers, such
+// as RUNNING_HOURS "8,24": sorted, repeats dropped. Unset is def; "" or
+// "off" is off (nil).
+func parseThresholds(lookup Lookup, name, def string, hi float64) ([]float64, error) {
+	s, set := lookup(name)
+	if !set {
+		s = def
+	}
+	s = strings.TrimSpace(s)
+	if s == "" || strings.EqualFold(s, "off") {
+		return nil, nil
+	}
+	var out []float64
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		v, err := strconv.ParseFloat(part, 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 || v > hi {
+			return nil, fmt.Errorf("%q is not a list of numbers above 0 and at most %g, like 8,24 (empty or off: no alert)", s, hi)
+		}
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // ParseSessionIDs reads session ids written as text, the one way they are
@@ -196,7 +267,7 @@ const (
 var busPattern = regexp.MustCompile(`^(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus/)?([.\-_A-Za-z0-9]+)$`)
 
 // DetailTypes are the detail types of the events the function emits.
-var DetailTypes = []string{DetailTypeStateChange, DetailTypeError, DetailTypeDeleted}
+var DetailTypes = []string{DetailTypeStateChange, DetailTypeError, DetailTypeDeleted, DetailTypeAlert}
 
 // ValidateDetailType rejects a detail type PutEvents would refuse: empty,
 // or longer than 128 characters.

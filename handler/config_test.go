@@ -9,8 +9,8 @@ import (
 	"sessionwatch/handler"
 )
 
-func envOf(env map[string]string) func(string) string {
-	return func(name string) string { return env[name] }
+func envOf(env map[string]string) handler.Lookup {
+	return func(name string) (string, bool) { v, ok := env[name]; return v, ok }
 }
 
 func TestConfigFromEnvDefaults(t *testing.T) {
@@ -18,7 +18,8 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := handler.Config{Table: "snapshots", EventBus: "default", Source: "sessionwatch", MaxConcurrency: 8, RetentionDays: 30}
+	want := handler.Config{Table: "snapshots", EventBus: "default", Source: "sessionwatch", MaxConcurrency: 8, RetentionDays: 30,
+		StuckMinutes: 15, RunningHours: []float64{8, 24}, DPUHourUSD: 0.44}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
@@ -35,6 +36,11 @@ func TestConfigFromEnvParses(t *testing.T) {
 		"MAX_CONCURRENCY":     "16",
 		"RETENTION_DAYS":      " 7 ",
 		"GLUE_REQUEST_ORIGIN": "sessionwatch",
+		"STUCK_MINUTES":       "0",
+		"RUNNING_HOURS":       " 24, 4.5,8,24 ",
+		"IDLE_MINUTES":        "30",
+		"COST_USD":            "50,10",
+		"DPU_HOUR_USD":        "0.52",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +50,7 @@ func TestConfigFromEnvParses(t *testing.T) {
 		Source: "com.example.sessionwatch", SessionIDs: []string{"s-1", "s-2"}, Discover: true,
 		DiscoverTags:   map[string]string{"team": "data", "env": "prod", "empty": ""},
 		MaxConcurrency: 16, RetentionDays: 7, RequestOrigin: "sessionwatch",
+		StuckMinutes: 0, RunningHours: []float64{4.5, 8, 24}, IdleMinutes: 30, CostUSD: []float64{10, 50}, DPUHourUSD: 0.52,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
@@ -67,9 +74,9 @@ func TestConfigFromEnvParses(t *testing.T) {
 
 func TestConfigFromEnvReadsOnlyEnv(t *testing.T) {
 	var read []string
-	_, _ = handler.ConfigFromEnv(func(name string) string {
+	_, _ = handler.ConfigFromEnv(func(name string) (string, bool) {
 		read = append(read, name)
-		return ""
+		return "", false
 	})
 	slices.Sort(read)
 	want := slices.Sorted(slices.Values(handler.Env))
@@ -111,6 +118,15 @@ func TestConfigFromEnvRejects(t *testing.T) {
 		{"tag given twice", "DISCOVER_TAGS", "team=a,team=b"},
 		{"control character in a session id", "SESSION_IDS", "s-1,s\x002"},
 		{"overlong session id", "SESSION_IDS", strings.Repeat("x", 256)},
+		{"negative stuck minutes", "STUCK_MINUTES", "-5"},
+		{"fractional idle minutes", "IDLE_MINUTES", "2.5"},
+		{"running hours not numbers", "RUNNING_HOURS", "8h,24h"},
+		{"running hours with a zero", "RUNNING_HOURS", "0,8"},
+		{"running hours with an empty item", "RUNNING_HOURS", "8,,24"},
+		{"negative cost", "COST_USD", "-10"},
+		{"cost NaN", "COST_USD", "NaN"},
+		{"price zero", "DPU_HOUR_USD", "0"},
+		{"price not a number", "DPU_HOUR_USD", "$0.44"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := map[string]string{"SNAPSHOT_TABLE": "snapshots", tc.variable: tc.value}
@@ -215,5 +231,27 @@ func TestParseSessionIDs(t *testing.T) {
 		if got, err := handler.ParseSessionIDs(bad...); err == nil {
 			t.Errorf("ParseSessionIDs(%.60q) = %q, want an error", bad, got)
 		}
+	}
+}
+
+// TestConfigThresholdsOff: an unset threshold list takes its default; set
+// to the empty string or "off", the alert is off.
+func TestConfigThresholdsOff(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want []float64
+	}{
+		{"unset", map[string]string{}, []float64{8, 24}},
+		{"empty", map[string]string{"RUNNING_HOURS": ""}, nil},
+		{"off", map[string]string{"RUNNING_HOURS": " OFF "}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.env["SNAPSHOT_TABLE"] = "t"
+			got, err := handler.ConfigFromEnv(envOf(tc.env))
+			if err != nil || !slices.Equal(got.RunningHours, tc.want) {
+				t.Errorf("RunningHours %v (%v), want %v", got.RunningHours, err, tc.want)
+			}
+		})
 	}
 }

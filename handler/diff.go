@@ -16,7 +16,7 @@ import (
 // event cannot be rendered leaves the snapshot as it was, so a later run
 // observes it again.
 func (h *Handler) diffSession(s *session, at time.Time, resources []string) error {
-	next, events := Transition(s.prev, Observation{SessionID: s.id, Session: s.answer, At: at}, h.rules())
+	next, events := Transition(s.prev, Observation{SessionID: s.id, Session: s.answer, At: at, Activity: s.activity}, h.rules())
 	out, err := h.render(s.id, events, resources)
 	if err != nil {
 		return err
@@ -27,7 +27,11 @@ func (h *Handler) diffSession(s *session, at time.Time, resources []string) erro
 
 // rules are the parts of the configuration transitions follow.
 func (h *Handler) rules() Rules {
-	return Rules{RetentionDays: h.cfg.RetentionDays}
+	return Rules{
+		RetentionDays: h.cfg.RetentionDays,
+		StuckMinutes:  h.cfg.StuckMinutes, RunningHours: h.cfg.RunningHours, IdleMinutes: h.cfg.IdleMinutes,
+		CostUSD: h.cfg.CostUSD, DPUHourUSD: h.cfg.DPUHourUSD,
+	}
 }
 
 // render turns a session's new events into entries' details, fitted to

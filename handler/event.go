@@ -31,6 +31,9 @@ type Detail struct {
 	ObservedAt           time.Time      `json:"observedAt"`
 	PreviousObservedAt   *time.Time     `json:"previousObservedAt"`
 	Backfill             bool           `json:"backfill,omitempty"`
+	Alert                string         `json:"alert,omitempty"`
+	Threshold            *Threshold     `json:"threshold,omitempty"`
+	Cost                 *Cost          `json:"cost,omitempty"`
 	Truncated            bool           `json:"truncated,omitempty"`
 	Session              *SessionDetail `json:"session,omitempty"`
 }
@@ -69,7 +72,7 @@ func severity(c change) string {
 	switch {
 	case c.detailType == DetailTypeError:
 		return "ERROR"
-	case c.detailType == DetailTypeDeleted:
+	case c.detailType == DetailTypeDeleted, c.detailType == DetailTypeAlert:
 		return "WARN"
 	case aws.ToString(c.status) == "FAILED":
 		return "ERROR"
@@ -82,6 +85,8 @@ func severity(c change) string {
 func message(id string, c change) string {
 	status, prev := orNone(c.status), orNone(c.previousStatus)
 	switch c.detailType {
+	case DetailTypeAlert:
+		return c.message
 	case DetailTypeDeleted:
 		return fmt.Sprintf("Session %s was deleted (last seen %s)", id, prev)
 	case DetailTypeError:
@@ -117,6 +122,8 @@ func eventID(sessionID string, sequence int64, c change) string {
 		what = aws.ToString(c.errorMessage)
 	case DetailTypeDeleted:
 		what = ""
+	case DetailTypeAlert:
+		what = c.fired
 	}
 	parts := []string{sessionID, strconv.FormatInt(sequence, 10), c.detailType, what}
 	if c.createdOn != nil {
@@ -147,6 +154,9 @@ func buildDetail(id string, seq int64, c change, prev *state.Snapshot, cur *glue
 		PreviousErrorMessage: c.previousErrorMessage,
 		ObservedAt:           at.UTC(),
 		Backfill:             c.backfill,
+		Alert:                c.alert,
+		Threshold:            c.threshold,
+		Cost:                 c.cost,
 	}
 	if prev != nil && !prev.ObservedAt.IsZero() {
 		t := prev.ObservedAt.UTC()

@@ -20,6 +20,7 @@ import (
 type Glue interface {
 	GetSession(context.Context, *glue.GetSessionInput, ...func(*glue.Options)) (*glue.GetSessionOutput, error)
 	ListSessions(context.Context, *glue.ListSessionsInput, ...func(*glue.Options)) (*glue.ListSessionsOutput, error)
+	ListStatements(context.Context, *glue.ListStatementsInput, ...func(*glue.Options)) (*glue.ListStatementsOutput, error)
 }
 
 var _ Glue = (*glue.Client)(nil)

@@ -86,7 +86,10 @@ func TestPollEventSchema(t *testing.T) {
 		t.Errorf("Time: got %v, want %v", e.entry.Time, first)
 	}
 	wantKeys(t, "detail", e.fields, "version", "eventId", "sessionId", "sequence", "status", "previousStatus",
-		"severity", "message", "errorMessage", "previousErrorMessage", "observedAt", "previousObservedAt", "session")
+		"severity", "message", "errorMessage", "previousErrorMessage", "observedAt", "previousObservedAt", "session", "cost")
+	if cost, _ := e.fields["cost"].(map[string]any); cost == nil || cost["basis"] == nil || cost["estimatedUsd"] == nil {
+		t.Errorf("cost: got %v, want a cost block (the session's capacity is known)", e.fields["cost"])
+	}
 	for name, want := range map[string]any{
 		"version": "1", "sessionId": "s-1", "sequence": 1.0, "status": "READY", "previousStatus": nil,
 		"severity": "INFO", "errorMessage": nil, "previousErrorMessage": nil, "previousObservedAt": nil,

@@ -34,6 +34,12 @@ type Result struct {
 	// Errors lists the sessions (or the run's own steps) that failed.
 	Errors      []SessionError `json:"errors"`
 	ErrorsTotal int            `json:"errorsTotal,omitempty"`
+	// IdleUnchecked lists the READY sessions whose idle check Glue refused
+	// for good (access denied, as tag-based access in SageMaker Unified
+	// Studio projects does): counted apart from errors, so that an alarm on
+	// errors keeps its meaning.
+	IdleUnchecked      []string `json:"idleUnchecked"`
+	IdleUncheckedTotal int      `json:"idleUncheckedTotal,omitempty"`
 	// DryRun is set on a dry run, and Events then lists every event the run
 	// would have published.
 	DryRun      bool           `json:"dryRun,omitempty"`
@@ -71,7 +77,7 @@ type DryRunEvent struct {
 // newResult is the result of a run that has done nothing yet: its lists
 // are empty, never null.
 func newResult(req Request) *Result {
-	return &Result{NotFound: []string{}, Skipped: []string{}, Errors: []SessionError{}, DryRun: req.DryRun}
+	return &Result{NotFound: []string{}, Skipped: []string{}, Errors: []SessionError{}, IdleUnchecked: []string{}, DryRun: req.DryRun}
 }
 
 // fail records that a session (or, with an empty id, the run's own step)
@@ -95,6 +101,7 @@ func (h *Handler) summary(ctx context.Context, res *Result, start time.Time) {
 		"watched", res.Watched, "polled", res.Polled, "changed", res.Changed,
 		"published", res.Published, "pending", res.Pending, "conflicts", res.Conflicts,
 		"notFound", len(res.NotFound), "skipped", len(res.Skipped), "errors", len(res.Errors),
+		"idleUnchecked", len(res.IdleUnchecked),
 		"dryRun", res.DryRun, "durationMs", h.Now().Sub(start).Milliseconds())
 }
 
@@ -115,17 +122,19 @@ func (r *Result) marshalWithin(limit int) ([]byte, error) {
 		c.Events = &[]DryRunEvent{}
 	}
 	// Every list at its most: cut, and so with its Total.
-	c.NotFound, c.Skipped, c.Errors = []string{}, []string{}, []SessionError{}
+	c.NotFound, c.Skipped, c.Errors, c.IdleUnchecked = []string{}, []string{}, []SessionError{}, []string{}
 	c.NotFoundTotal, c.SkippedTotal, c.ErrorsTotal, c.EventsTotal = len(r.NotFound), len(r.Skipped), len(r.Errors), len(events)
+	c.IdleUncheckedTotal = len(r.IdleUnchecked)
 	fixed, err := json.Marshal(c)
 	if err != nil {
 		return nil, err
 	}
-	lists := []*cutList{itemSizes(r.NotFound), itemSizes(r.Skipped), itemSizes(r.Errors), itemSizes(events)}
+	lists := []*cutList{itemSizes(r.NotFound), itemSizes(r.Skipped), itemSizes(r.Errors), itemSizes(events), itemSizes(r.IdleUnchecked)}
 	shareRoom(lists, limit-1-len(fixed))
 	c.NotFound, c.NotFoundTotal = r.NotFound[:lists[0].keep], lists[0].total()
 	c.Skipped, c.SkippedTotal = r.Skipped[:lists[1].keep], lists[1].total()
 	c.Errors, c.ErrorsTotal = r.Errors[:lists[2].keep], lists[2].total()
+	c.IdleUnchecked, c.IdleUncheckedTotal = r.IdleUnchecked[:lists[4].keep], lists[4].total()
 	if r.Events != nil {
 		head := events[:lists[3].keep]
 		c.Events, c.EventsTotal = &head, lists[3].total()

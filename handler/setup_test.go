@@ -145,7 +145,9 @@ type choices struct {
 
 // env sets one environment variable of the function (SESSION_IDS,
 // DISCOVER, MAX_CONCURRENCY, ...), over the testbed's defaults: its table
-// and bus, EVENT_SOURCE=testSource and MAX_CONCURRENCY=4.
+// and bus, EVENT_SOURCE=testSource, MAX_CONCURRENCY=4, and the STUCK and
+// RUNNING_LONG alerts off (their defaults are on; a test of alerts sets
+// them).
 func env(name, value string) option {
 	return func(c *choices) {
 		if c.env == nil {
@@ -272,12 +274,13 @@ func newTestbed(t *testing.T, opts ...option) *testbed {
 		tb.glueAPI = tb.glue
 	}
 
-	vars := map[string]string{"SNAPSHOT_TABLE": tb.table, "EVENT_BUS_NAME": testBus, "EVENT_SOURCE": testSource, "MAX_CONCURRENCY": "4"}
+	vars := map[string]string{"SNAPSHOT_TABLE": tb.table, "EVENT_BUS_NAME": testBus, "EVENT_SOURCE": testSource, "MAX_CONCURRENCY": "4",
+		"STUCK_MINUTES": "0", "RUNNING_HOURS": "off"}
 	if tb.motoBus != nil {
 		vars["EVENT_BUS_NAME"] = tb.motoBus.Name
 	}
 	maps.Copy(vars, c.env)
-	cfg, err := handler.ConfigFromEnv(func(name string) string { return vars[name] })
+	cfg, err := handler.ConfigFromEnv(func(name string) (string, bool) { v, ok := vars[name]; return v, ok })
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}

@@ -15,6 +15,7 @@ const (
 	DetailTypeStateChange = "Glue Session State Change"
 	DetailTypeError       = "Glue Session Error"
 	DetailTypeDeleted     = "Glue Session Deleted"
+	DetailTypeAlert       = "Glue Session Alert"
 )
 
 // Observation is what one run learned of one session.
@@ -25,6 +26,10 @@ type Observation struct {
 	Session *gluetypes.Session
 	// At is when the answer was observed, to the second.
 	At time.Time
+	// Activity is what ListStatements said of the session's statements;
+	// nil when it was not asked (not READY, idle detection off, or it
+	// failed).
+	Activity *Activity
 }
 
 // Rules are the parts of the configuration that decide a transition.
@@ -32,6 +37,13 @@ type Rules struct {
 	// RetentionDays is how long a finished or deleted session's snapshot
 	// is kept after it finished.
 	RetentionDays int
+	// StuckMinutes, RunningHours, IdleMinutes and CostUSD are the alert
+	// thresholds (0 or empty: off); DPUHourUSD the price of a DPU-hour.
+	StuckMinutes int
+	RunningHours []float64
+	IdleMinutes  int
+	CostUSD      []float64
+	DPUHourUSD   float64
 }
 
 // Event is one event a transition decided to publish: its detail type and
@@ -74,6 +86,7 @@ func Transition(prev *state.Snapshot, obs Observation, rules Rules) (next *state
 	if reborn {
 		before = nil
 		next.Status, next.ErrorMessage, next.ErrorDigest, next.ObservedAt, next.ExpiresAt = "", "", "", time.Time{}, 0
+		next.StatusSince, next.Fired = nil, nil
 	}
 	if cur.CreatedOn != nil && (first || next.CreatedOn == nil) {
 		created := cur.CreatedOn.UTC()
@@ -98,11 +111,21 @@ func Transition(prev *state.Snapshot, obs Observation, rules Rules) (next *state
 	if statusChanged || newError {
 		next.ObservedAt = obs.At
 	}
+	if statusChanged {
+		since := obs.At
+		if first && status == "PROVISIONING" && cur.CreatedOn != nil {
+			since = cur.CreatedOn.UTC()
+		}
+		next.StatusSince = &since
+		next.Fired = forgetStuck(next.Fired)
+	}
 	next.Deleted, next.Status = false, status
 	next.SetError(errMsg)
 	settle(next, cur, obs.At, rules)
 
-	base := change{first: first, backfill: first && !reborn && finished, createdOn: next.CreatedOn,
+	backfill := first && !reborn && finished
+	cost := CostOf(cur, obs.At, rules.DPUHourUSD)
+	base := change{first: first, backfill: backfill, createdOn: next.CreatedOn, cost: cost,
 		status: nonEmpty(status), errorMessage: nonEmpty(errMsg)}
 	if !first {
 		base.previousStatus, base.previousErrorMessage = nonEmpty(prev.Status), nonEmpty(prev.ErrorMessage)
@@ -116,6 +139,17 @@ func Transition(prev *state.Snapshot, obs Observation, rules Rules) (next *state
 		c := base
 		c.detailType = DetailTypeError
 		events = append(events, announce(next, c, before, cur, obs.At))
+	}
+	// Alerts are about a live session, or the one that just ended (its
+	// final cost); none for a session first seen finished (what ended
+	// before sessionwatch looked), none again once it is finished.
+	if !finished || (statusChanged && !first) {
+		for _, a := range alerts(next, cur, obs, rules, cost) {
+			c := base
+			c.detailType, c.alert, c.fired, c.threshold, c.message = a.detailType, a.alert, a.fired, a.threshold, a.message
+			events = append(events, announce(next, c, before, cur, obs.At))
+			next.Fired = remember(next.Fired, a.fired)
+		}
 	}
 	if len(events) == 0 && sameRecord(prev, next) {
 		return nil, nil
@@ -208,11 +242,17 @@ type change struct {
 	// when it was then already finished.
 	first, backfill bool
 	// createdOn is the CreatedOn of the session the change is about.
-	createdOn            *time.Time
-	status               *string
-	previousStatus       *string
-	errorMessage         *string
-	previousErrorMessage *string
+	createdOn *time.Time
+	// cost is what the session had cost at the observation (nil: unknown).
+	cost *Cost
+	// alert, threshold and message describe an alert; fired is its key in
+	// the snapshot's Fired, which names it in its eventId too.
+	alert, fired, message string
+	threshold             *Threshold
+	status                *string
+	previousStatus        *string
+	errorMessage          *string
+	previousErrorMessage  *string
 }
 
 // nonEmpty returns a pointer to s, or nil for the empty string: Glue's

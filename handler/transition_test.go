@@ -66,7 +66,7 @@ func with(s *state.Snapshot, f func(*state.Snapshot)) *state.Snapshot {
 // RETENTION_DAYS after observedAt when keep is 0).
 func in(status string, keep int64) func(*state.Snapshot) {
 	return func(s *state.Snapshot) {
-		s.Status, s.ObservedAt = status, observedAt
+		s.Status, s.ObservedAt, s.StatusSince = status, observedAt, &observedAt
 		s.Shelf, s.ExpiresAt = state.OnShelf, 0
 		if state.IsFinished(status) {
 			s.Shelf, s.ExpiresAt = "", cmp.Or(keep, expires)
@@ -139,27 +139,27 @@ func TestTransition(t *testing.T) {
 	expiringSoon := with(snap("STOPPED", ""), func(s *state.Snapshot) { s.ExpiresAt = observedAt.Unix() + 60 })
 	rows = append(rows, []row{
 		{name: "first sighting", answer: answer("PROVISIONING", ""),
-			next:   &state.Snapshot{SessionID: "s-1", CreatedOn: &created, Status: "PROVISIONING", ObservedAt: observedAt, Sequence: 1, Shelf: state.OnShelf},
+			next:   &state.Snapshot{SessionID: "s-1", CreatedOn: &created, Status: "PROVISIONING", ObservedAt: observedAt, StatusSince: &created, Sequence: 1, Shelf: state.OnShelf},
 			events: []ev{{stateChange, 1, "PROVISIONING", "-", "-", "-", "INFO", false}}},
 		{name: "first sighting, already failed: backfill", answer: answer("FAILED", "boom"),
-			next: &state.Snapshot{SessionID: "s-1", CreatedOn: &created, Status: "FAILED", ErrorMessage: "boom", ObservedAt: observedAt, Sequence: 2,
+			next: &state.Snapshot{SessionID: "s-1", CreatedOn: &created, Status: "FAILED", ErrorMessage: "boom", ObservedAt: observedAt, StatusSince: &observedAt, Sequence: 2,
 				ExpiresAt: expires},
 			events: []ev{{stateChange, 1, "FAILED", "-", "boom", "-", "ERROR", true}, {errorChange, 2, "FAILED", "-", "boom", "-", "ERROR", true}}},
 		{name: "first sighting, finished: expires after CompletedOn", answer: finishedAt(answer("STOPPED", ""), completed),
-			next: &state.Snapshot{SessionID: "s-1", CreatedOn: &created, Status: "STOPPED", ObservedAt: observedAt, Sequence: 1,
+			next: &state.Snapshot{SessionID: "s-1", CreatedOn: &created, Status: "STOPPED", ObservedAt: observedAt, StatusSince: &observedAt, Sequence: 1,
 				ExpiresAt: completed.Add(retention).Unix()},
 			events: []ev{{stateChange, 1, "STOPPED", "-", "-", "-", "INFO", true}}},
 		{name: "first sighting, finished before the retention period: neither announced nor stored",
 			answer: finishedAt(answer("STOPPED", ""), observedAt.Add(-retention-time.Second))},
 		{name: "first sighting, finished just within the retention period", answer: finishedAt(answer("STOPPED", ""), observedAt.Add(-retention)),
-			next: &state.Snapshot{SessionID: "s-1", CreatedOn: &created, Status: "STOPPED", ObservedAt: observedAt, Sequence: 1,
+			next: &state.Snapshot{SessionID: "s-1", CreatedOn: &created, Status: "STOPPED", ObservedAt: observedAt, StatusSince: &observedAt, Sequence: 1,
 				ExpiresAt: observedAt.Add(24 * time.Hour).Unix()},
 			events: []ev{{stateChange, 1, "STOPPED", "-", "-", "-", "INFO", true}}},
 		{name: "first sighting without a status", answer: answer("", ""),
-			next:   &state.Snapshot{SessionID: "s-1", CreatedOn: &created, ObservedAt: observedAt, Sequence: 1, Shelf: state.OnShelf},
+			next:   &state.Snapshot{SessionID: "s-1", CreatedOn: &created, ObservedAt: observedAt, StatusSince: &observedAt, Sequence: 1, Shelf: state.OnShelf},
 			events: []ev{{stateChange, 1, "-", "-", "-", "-", "INFO", false}}},
 		{name: "tracked, never seen: first sighting", prev: stub, answer: answer("READY", ""),
-			next:   &state.Snapshot{SessionID: "s-1", CreatedOn: &created, Status: "READY", ObservedAt: observedAt, Sequence: 1, Version: 1, Shelf: state.OnShelf},
+			next:   &state.Snapshot{SessionID: "s-1", CreatedOn: &created, Status: "READY", ObservedAt: observedAt, StatusSince: &observedAt, Sequence: 1, Version: 1, Shelf: state.OnShelf},
 			events: []ev{{stateChange, 1, "READY", "-", "-", "-", "INFO", false}}},
 		{name: "tracked, Glue does not know it: nothing", prev: stub},
 		{name: "tracked, finished before the retention period: leaves the registry", prev: stub,
@@ -168,7 +168,10 @@ func TestTransition(t *testing.T) {
 		{name: "tracked again once finished, still finished: leaves the registry", prev: retracked, answer: answer("STOPPED", ""),
 			next: with(retracked, func(s *state.Snapshot) { s.Shelf, s.ExpiresAt = "", expires })},
 		{name: "untracked, moving on: stays out of the registry, expiry kept", prev: untracked, answer: answer("STOPPING", ""),
-			next:   with(untracked, func(s *state.Snapshot) { s.Status, s.ObservedAt, s.Sequence = "STOPPING", observedAt, 5 }),
+			next: with(untracked, func(s *state.Snapshot) {
+				s.Status, s.ObservedAt, s.Sequence = "STOPPING", observedAt, 5
+				s.StatusSince = &observedAt
+			}),
 			events: []ev{{stateChange, 5, "STOPPING", "READY", "-", "-", "INFO", false}}},
 		{name: "untracked, unchanged: nothing", prev: untracked, answer: answer("READY", "")},
 		{name: "first version's unfinished snapshot joins the registry", prev: legacy, answer: answer("READY", ""),
@@ -181,11 +184,17 @@ func TestTransition(t *testing.T) {
 			}),
 			events: []ev{{errorChange, 5, "STOPPED", "STOPPED", "late", "-", "ERROR", false}}},
 		{name: "unknown status passed through", prev: snap("READY", ""), answer: answer("RESIZING", ""),
-			next:   with(snap("READY", ""), func(s *state.Snapshot) { s.Status, s.ObservedAt, s.Sequence = "RESIZING", observedAt, 5 }),
+			next: with(snap("READY", ""), func(s *state.Snapshot) {
+				s.Status, s.ObservedAt, s.Sequence = "RESIZING", observedAt, 5
+				s.StatusSince = &observedAt
+			}),
 			events: []ev{{stateChange, 5, "RESIZING", "READY", "-", "-", "INFO", false}}},
 		{name: "unknown status unchanged", prev: snap("RESIZING", ""), answer: answer("RESIZING", "")},
 		{name: "status goes missing", prev: snap("READY", ""), answer: answer("", ""),
-			next:   with(snap("READY", ""), func(s *state.Snapshot) { s.Status, s.ObservedAt, s.Sequence = "", observedAt, 5 }),
+			next: with(snap("READY", ""), func(s *state.Snapshot) {
+				s.Status, s.ObservedAt, s.Sequence = "", observedAt, 5
+				s.StatusSince = &observedAt
+			}),
 			events: []ev{{stateChange, 5, "-", "READY", "-", "-", "INFO", false}}},
 		{name: "error appears", prev: snap("READY", ""), answer: answer("READY", "boom"),
 			next:   with(snap("READY", "boom"), func(s *state.Snapshot) { s.ObservedAt, s.Sequence = observedAt, 5 }),
@@ -207,7 +216,7 @@ func TestTransition(t *testing.T) {
 			}),
 			events: []ev{{stateChange, 5, "FAILED", "READY", "boom", "-", "ERROR", false}, {errorChange, 6, "FAILED", "READY", "boom", "-", "ERROR", false}}},
 		{name: "status changes, error stays", prev: snap("READY", "boom"), answer: answer("STOPPING", "boom"),
-			next:   with(snap("STOPPING", "boom"), func(s *state.Snapshot) { s.ObservedAt, s.Sequence = observedAt, 5 }),
+			next:   with(snap("STOPPING", "boom"), func(s *state.Snapshot) { s.ObservedAt, s.Sequence, s.StatusSince = observedAt, 5, &observedAt }),
 			events: []ev{{stateChange, 5, "STOPPING", "READY", "boom", "boom", "INFO", false}}},
 		{name: "status changes, error clears", prev: snap("FAILED", "boom"), answer: answer("READY", ""),
 			next:   with(snap("FAILED", ""), func(s *state.Snapshot) { in("READY", 0)(s); s.Sequence = 5 }),
@@ -229,23 +238,23 @@ func TestTransition(t *testing.T) {
 			events: []ev{{stateChange, 5, "READY", "-", "-", "-", "INFO", false}}},
 		{name: "re-created while the old one ran: the old one's deletion, then a first sighting", prev: snap("READY", "boom"),
 			answer: createdAt(answer("PROVISIONING", ""), recreated),
-			next: &state.Snapshot{SessionID: "s-1", CreatedOn: &recreated, Status: "PROVISIONING", ObservedAt: observedAt, Sequence: 6,
+			next: &state.Snapshot{SessionID: "s-1", CreatedOn: &recreated, Status: "PROVISIONING", ObservedAt: observedAt, StatusSince: &recreated, Sequence: 6,
 				Version: 2, Shelf: state.OnShelf},
 			events: []ev{{deleted, 5, "-", "READY", "-", "boom", "WARN", false}, {stateChange, 6, "PROVISIONING", "-", "-", "-", "INFO", false}}},
 		{name: "re-created after the old one finished: a first sighting only", prev: snap("STOPPED", ""),
 			answer: createdAt(answer("READY", ""), recreated),
-			next: &state.Snapshot{SessionID: "s-1", CreatedOn: &recreated, Status: "READY", ObservedAt: observedAt, Sequence: 5,
+			next: &state.Snapshot{SessionID: "s-1", CreatedOn: &recreated, Status: "READY", ObservedAt: observedAt, StatusSince: &observedAt, Sequence: 5,
 				Version: 2, Shelf: state.OnShelf},
 			events: []ev{{stateChange, 5, "READY", "-", "-", "-", "INFO", false}}},
 		{name: "re-created and already failed: not a backfill", prev: snap("STOPPED", ""),
 			answer: createdAt(answer("FAILED", "oom"), recreated),
-			next: &state.Snapshot{SessionID: "s-1", CreatedOn: &recreated, Status: "FAILED", ErrorMessage: "oom", ObservedAt: observedAt,
+			next: &state.Snapshot{SessionID: "s-1", CreatedOn: &recreated, Status: "FAILED", ErrorMessage: "oom", ObservedAt: observedAt, StatusSince: &observedAt,
 				Sequence: 6, Version: 2, ExpiresAt: expires},
 			events: []ev{{stateChange, 5, "FAILED", "-", "oom", "-", "ERROR", false}, {errorChange, 6, "FAILED", "-", "oom", "-", "ERROR", false}}},
 		{name: "first version's snapshot without CreatedOn is not taken for a re-creation", prev: with(snap("READY", ""), func(s *state.Snapshot) { s.CreatedOn = nil }),
 			answer: createdAt(answer("STOPPING", ""), recreated),
 			next: with(snap("READY", ""), func(s *state.Snapshot) {
-				s.CreatedOn, s.Status, s.ObservedAt, s.Sequence = &recreated, "STOPPING", observedAt, 5
+				s.CreatedOn, s.Status, s.ObservedAt, s.Sequence, s.StatusSince = &recreated, "STOPPING", observedAt, 5, &observedAt
 			}),
 			events: []ev{{stateChange, 5, "STOPPING", "READY", "-", "-", "INFO", false}}},
 	}...)

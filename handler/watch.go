@@ -24,8 +24,11 @@ type session struct {
 	prev   *state.Snapshot    // nil: never seen
 	answer *gluetypes.Session // Glue's answer; nil when not asked yet or not found
 	listed bool               // answer came from ListSessions
-	next   *state.Snapshot    // to save; nil when nothing changed
-	out    []*outgoing        // its new events
+	// activity is what ListStatements said of a READY session when idle
+	// detection is on; nil otherwise, or when it failed.
+	activity *Activity
+	next     *state.Snapshot // to save; nil when nothing changed
+	out      []*outgoing     // its new events
 }
 
 // plan is a run's watched set, in the order the run goes through it: the

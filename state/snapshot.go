@@ -49,6 +49,15 @@ type Snapshot struct {
 	// Untracked is set when a user stopped watching the session: seeing it
 	// unfinished again does not put it back in the registry.
 	Untracked bool `dynamodbav:"Untracked,omitempty"`
+	// StatusSince is when the session was first observed in its current
+	// status (its CreatedOn, for a session first seen PROVISIONING): a
+	// STUCK alert counts from it. Nil in snapshots older than alerts, which
+	// count from ObservedAt.
+	StatusSince *time.Time `dynamodbav:"StatusSince,omitempty"`
+	// Fired are the alerts already announced, one key each (STUCK:<status>,
+	// RUNNING_LONG:<hours>, IDLE:<start of the idle spell>, COST:<usd>), so
+	// that each fires once.
+	Fired []string `dynamodbav:"Fired,stringset,omitempty"`
 }
 
 // Event is one event as it goes to EventBridge, kept in the outbox until

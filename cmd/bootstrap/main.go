@@ -17,7 +17,7 @@ import (
 func main() {
 	wiring.LimitMemory(os.Getenv)
 	logger := lambdacontext.NewLogger()
-	app, err := wiring.FromEnv(context.Background(), os.Getenv, logger)
+	app, err := wiring.FromEnv(context.Background(), os.LookupEnv, logger)
 	if err != nil {
 		logger.Error("sessionwatch cannot start", "error", err)
 		fmt.Fprintln(os.Stderr, "sessionwatch:", err)

@@ -44,7 +44,7 @@ Run 'sessionwatch <command> --help' for a command's flags.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "sessionwatch:", err)
 		}
@@ -67,7 +67,7 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, lookup handler.Lookup, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return usageError{"no command given"}
@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return usageError{err.Error()}
 		}
-		app, err := wiring.FromEnv(ctx, getenv, logger(stderr))
+		app, err := wiring.FromEnv(ctx, lookup, logger(stderr))
 		if err != nil {
 			return err
 		}
@@ -120,7 +120,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if len(ids) == 0 {
 			return usageError{fmt.Sprintf("%s needs at least 1 session id", cmd)}
 		}
-		app, err := wiring.FromEnv(ctx, getenv, logger(stderr))
+		app, err := wiring.FromEnv(ctx, lookup, logger(stderr))
 		if err != nil {
 			return err
 		}
@@ -140,7 +140,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err := parse(fs, args, 0); err != nil {
 			return err
 		}
-		app, err := wiring.FromEnv(ctx, getenv, logger(stderr))
+		app, err := wiring.FromEnv(ctx, lookup, logger(stderr))
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"hash/crc32"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -24,7 +25,7 @@ import (
 func runCLI(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	err := run(context.Background(), args, func(k string) string { return env[k] }, &out, &errOut)
+	err := run(context.Background(), args, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, &out, &errOut)
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		errOut.WriteString(err.Error())
 	}
@@ -34,38 +35,84 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (stdout, stderr
 	return out.String(), errOut.String(), code
 }
 
+// TestDemo: what a user of `make demo` sees: the story of each session,
+// the alerts (one each, continued on a line of their own with the cost so
+// far), each run's estimated spend, and no secret; --json prints one event
+// detail a line.
 func TestDemo(t *testing.T) {
 	out, errOut, code := runCLI(t, nil, "demo")
 	if code != 0 {
 		t.Fatalf("demo exited %d: %s", code, errOut)
 	}
 	for _, want := range []string{
-		"run 1 at 09:00: 4 polled, 4 changed, 4 published",
+		"Alerts: STUCK_MINUTES=15 and RUNNING_HOURS=8,24 (the defaults), IDLE_MINUTES=10\nand COST_USD=10 (set for the demo)",
+		"run 1 at 09:00: 6 polled, 6 changed, 6 published",
 		"ERROR  Glue Session State Change   Session oom-notebook changed from READY to FAILED",
 		"ERROR  Glue Session Error          Session oom-notebook reported an error in status FAILED",
 		"WARN   Glue Session Deleted        Session scratch was deleted (last seen READY)",
 		"WARN   Glue Session State Change   Session idle-notebook changed from READY to TIMEOUT",
 		"INFO   Glue Session State Change   Session etl-notebook changed from STOPPING to STOPPED",
+		// The alerts, in the run that crosses each threshold.
+		"run 3 at 09:10: 6 polled, 3 changed, 4 published\n" +
+			"  WARN   Glue Session Alert          Session idle-notebook has been idle for 11 minutes (threshold 10);\n" +
+			"                                       estimated cost so far $0.44\n",
+		"  WARN   Glue Session Alert          Session stuck-notebook has been PROVISIONING for 17 minutes (threshold 15);\n" +
+			"                                       estimated cost so far $0.62\n" +
+			"  estimated spend: $17.60 an hour (1 READY session, 40 DPU × $0.44 a DPU-hour)\n\nrun 5",
+		"run 5 at 09:20: 3 polled, 2 changed, 2 published\n" +
+			"  WARN   Glue Session Alert          Session big-notebook has cost an estimated $11.15 so far (threshold $10)\n",
+		// Each run's spend: the READY sessions' DPU at DPU_HOUR_USD.
+		"run 2 at 09:05: 6 polled, 2 changed, 2 published\n" +
+			"  INFO   Glue Session State Change   Session etl-notebook changed from PROVISIONING to READY\n" +
+			"  INFO   Glue Session State Change   Session oom-notebook changed from PROVISIONING to READY\n" +
+			"  estimated spend: $26.40 an hour (5 READY sessions, 60 DPU × $0.44 a DPU-hour)\n",
+		"25 GetSession calls in all, not 30",
+		"sessions only (13 calls)",
+		`"alert": "STUCK"`,
+		`"estimatedUsd": 11.15`,
 		`"resources": [`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
-	if strings.Contains(out, "not-a-real-secret") || strings.Contains(out, "db-password") {
-		t.Error("demo output shows DefaultArguments")
+	// Each alert fires once: stuck-notebook, still PROVISIONING at 09:20,
+	// and big-notebook, still over $10, raise no second one.
+	for _, alert := range []string{"Session idle-notebook has been idle", "Session stuck-notebook has been PROVISIONING", "Session big-notebook has cost"} {
+		if n := strings.Count(out, "Glue Session Alert          "+alert); n != 1 {
+			t.Errorf("%q: %d alert lines, want 1", alert, n)
+		}
+	}
+	if n := strings.Count(out, "estimated spend: $"); n != 5 {
+		t.Errorf("%d spend lines, want one a run", n)
+	}
+	// DefaultArguments and statement code never leave Glue.
+	for _, secret := range []string{"not-a-real-secret", "db-password", "spark.read", "collect()"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("demo output shows %q", secret)
+		}
 	}
 
 	jsonOut, _, code := runCLI(t, nil, "demo", "--json")
 	lines := strings.Split(strings.TrimSpace(jsonOut), "\n")
-	if code != 0 || len(lines) != 12 {
-		t.Fatalf("demo --json: exit %d, %d lines; want 0 and 12 events", code, len(lines))
+	if code != 0 || len(lines) != 17 {
+		t.Fatalf("demo --json: exit %d, %d lines; want 0 and 17 events", code, len(lines))
 	}
+	alerts := map[string]int{}
 	for _, line := range lines {
-		var d map[string]any
-		if err := json.Unmarshal([]byte(line), &d); err != nil || d["eventId"] == nil {
+		var d struct {
+			EventID string `json:"eventId"`
+			Alert   string `json:"alert"`
+		}
+		if err := json.Unmarshal([]byte(line), &d); err != nil || d.EventID == "" {
 			t.Errorf("demo --json line is not an event detail: %s", line)
 		}
+		if d.Alert != "" {
+			alerts[d.Alert]++
+		}
+	}
+	if want := map[string]int{"STUCK": 1, "IDLE": 1, "COST": 1}; !maps.Equal(alerts, want) {
+		t.Errorf("demo --json alerts %v, want %v", alerts, want)
 	}
 }
 

@@ -278,7 +278,7 @@ func poller(c Case, fl fleet, g *glue.Client, db state.DynamoDB, eb handler.Even
 	if c.MaxConcurrency > 0 {
 		env["MAX_CONCURRENCY"] = fmt.Sprint(c.MaxConcurrency)
 	}
-	cfg, err := handler.ConfigFromEnv(func(k string) string { return env[k] })
+	cfg, err := handler.ConfigFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		return nil, fmt.Errorf("bench: configuration: %w", err)
 	}

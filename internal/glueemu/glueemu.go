@@ -2,8 +2,8 @@
 // interactive sessions API, for tests, offline demos and benchmarks.
 //
 // An [Emulator] is an [http.Handler] that speaks the AWS JSON 1.1 protocol
-// for the GetSession and ListSessions operations, so the real
-// aws-sdk-go-v2 Glue client can talk to it:
+// for the GetSession, ListSessions and ListStatements operations, so the
+// real aws-sdk-go-v2 Glue client can talk to it:
 //
 //	emu := glueemu.New()
 //	srv := httptest.NewServer(emu)
@@ -11,12 +11,15 @@
 //		o.BaseEndpoint = aws.String(srv.URL)
 //	})
 //
-// Sessions are seeded with [Emulator.Put] or [Emulator.Script]; errors,
-// malformed answers, latency and throttling can be injected. Every
-// request is counted, including those answered with an injected error.
+// Sessions are seeded with [Emulator.Put] or [Emulator.Script], their
+// statements with [Emulator.SetStatements]; errors, malformed answers,
+// latency and throttling can be injected. Every request is counted,
+// including those answered with an injected error, and so are the bytes
+// of every answer.
 package glueemu
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -30,12 +33,20 @@ import (
 )
 
 const (
-	opGet  = "GetSession"
-	opList = "ListSessions"
+	opGet        = "GetSession"
+	opList       = "ListSessions"
+	opStatements = "ListStatements"
 
 	// DefaultPageSize is the largest ListSessions page, unless changed
 	// with [Emulator.SetPageSize]; a smaller MaxResults gives smaller pages.
 	DefaultPageSize = 1000
+
+	// DefaultStatementsPageSize is the largest ListStatements page, unless
+	// changed with [Emulator.SetStatementsPageSize]. ListStatements takes
+	// no MaxResults and Glue documents no page size: 100 is a guess, small
+	// enough that a long-lived notebook session needs several pages and
+	// large enough that most sessions fit in one.
+	DefaultStatementsPageSize = 100
 )
 
 // Session is an interactive session as held by the emulator. Zero strings
@@ -75,11 +86,44 @@ type Command struct {
 	PythonVersion string `json:",omitzero"`
 }
 
+// Statement is a statement of a session as held by the emulator and sent
+// on the wire. Id, Progress, StartedOn and CompletedOn are always sent, as
+// Livy (whose statements Glue's follow) always sends them; StartedOn and
+// CompletedOn are sent exactly as given, in whatever unit the test chose
+// (Glue does not document it; Livy's are epoch milliseconds). Empty
+// strings and a nil Output are omitted.
+type Statement struct {
+	ID          int32            `json:"Id"`
+	Code        string           `json:",omitzero"`
+	State       string           `json:",omitzero"` // WAITING, RUNNING, AVAILABLE, CANCELLING, CANCELLED, ERROR or anything else
+	Output      *StatementOutput `json:",omitzero"`
+	Progress    float64
+	StartedOn   int64
+	CompletedOn int64
+}
+
+// StatementOutput is the output of a statement. ExecutionCount is always
+// sent; empty strings, a nil Data and a nil Traceback are omitted.
+type StatementOutput struct {
+	Data           *StatementData `json:",omitzero"`
+	ExecutionCount int32
+	Status         string   `json:",omitzero"` // sent as given: the SDK types it StatementState, Livy says ok or error
+	ErrorName      string   `json:",omitzero"`
+	ErrorValue     string   `json:",omitzero"`
+	Traceback      []string `json:",omitzero"`
+}
+
+// StatementData is the data of a statement's output; TextPlain is always
+// sent, even empty.
+type StatementData struct {
+	TextPlain string
+}
+
 // Fault is an injected failure. Zero selector fields match anything.
 type Fault struct {
-	Operation string // "GetSession", "ListSessions" or "" for any
-	SessionID string // GetSession Id; if set, never matches ListSessions
-	Page      int    // 1-based ListSessions page; if set, never matches GetSession
+	Operation string // "GetSession", "ListSessions", "ListStatements" or "" for any
+	SessionID string // GetSession Id or ListStatements SessionId; if set, never matches ListSessions
+	Page      int    // 1-based ListSessions or ListStatements page; if set, never matches GetSession
 
 	Code    string // error __type, e.g. "ThrottlingException"; default InternalServiceException
 	Status  int    // HTTP status; default 500 for InternalServiceException, else 400 (200 with Raw)
@@ -94,19 +138,22 @@ type Fault struct {
 // Emulator is an in-process Glue interactive sessions endpoint. Its
 // methods are safe for concurrent use. Create it with [New].
 type Emulator struct {
-	mu       sync.Mutex
-	sessions map[string]Session
-	order    []string // insertion order, used for listing
-	scripts  []*script
-	faults   []Fault
-	calls    map[string]int
-	origins  map[string]string
-	latency  time.Duration
-	pageSize int
-	bucket   *bucket
-	reqID    int
-	inFlight int
-	maxIn    int
+	mu         sync.Mutex
+	sessions   map[string]Session
+	order      []string // insertion order, used for listing
+	statements map[string][]Statement
+	scripts    []*script
+	faults     []Fault
+	calls      map[string]int
+	bytes      map[string]int64
+	origins    map[string]string
+	latency    time.Duration
+	pageSize   int
+	stmtPage   int
+	bucket     *bucket
+	reqID      int
+	inFlight   int
+	maxIn      int
 }
 
 type script struct {
@@ -118,10 +165,13 @@ type script struct {
 // New returns an empty emulator.
 func New() *Emulator {
 	return &Emulator{
-		sessions: map[string]Session{},
-		calls:    map[string]int{},
-		origins:  map[string]string{},
-		pageSize: DefaultPageSize,
+		sessions:   map[string]Session{},
+		statements: map[string][]Statement{},
+		calls:      map[string]int{},
+		bytes:      map[string]int64{},
+		origins:    map[string]string{},
+		pageSize:   DefaultPageSize,
+		stmtPage:   DefaultStatementsPageSize,
 	}
 }
 
@@ -159,11 +209,12 @@ func (e *Emulator) Update(id string, f func(*Session)) bool {
 	return true
 }
 
-// Delete removes session id and its script, if any.
+// Delete removes session id, its statements and its script, if any.
 func (e *Emulator) Delete(id string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.sessions, id)
+	delete(e.statements, id)
 	e.order = slices.DeleteFunc(e.order, func(o string) bool { return o == id })
 	e.scripts = slices.DeleteFunc(e.scripts, func(sc *script) bool { return sc.id == id })
 }
@@ -174,6 +225,24 @@ func (e *Emulator) Get(id string) (Session, bool) {
 	defer e.mu.Unlock()
 	s, ok := e.sessions[id]
 	return s.clone(), ok
+}
+
+// SetStatements replaces the statements of session id, in the order
+// ListStatements returns them, with copies of statements; none removes
+// them. ListStatements answers EntityNotFoundException for a session that
+// was not Put, whatever its statements.
+func (e *Emulator) SetStatements(id string, statements ...Statement) {
+	cp := make([]Statement, len(statements))
+	for i, st := range statements {
+		cp[i] = st.clone()
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(cp) == 0 {
+		delete(e.statements, id)
+		return
+	}
+	e.statements[id] = cp
 }
 
 // Script gives session id a lifecycle: steps[0] is stored now and each
@@ -247,6 +316,17 @@ func (e *Emulator) SetPageSize(n int) {
 	e.pageSize = n
 }
 
+// SetStatementsPageSize sets the largest ListStatements page the emulator
+// answers; n < 1 restores [DefaultStatementsPageSize].
+func (e *Emulator) SetStatementsPageSize(n int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if n < 1 {
+		n = DefaultStatementsPageSize
+	}
+	e.stmtPage = n
+}
+
 // RateLimit answers requests above perSecond, with bursts of up to burst
 // requests, with a ThrottlingException. The bucket starts full.
 // perSecond <= 0 removes the limit.
@@ -269,6 +349,14 @@ func (e *Emulator) Calls() map[string]int {
 	return maps.Clone(e.calls)
 }
 
+// BytesServed returns the number of response body bytes sent for operation
+// op (e.g. "ListStatements"), errors and injected bodies included.
+func (e *Emulator) BytesServed(op string) int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.bytes[op]
+}
+
 // RequestOrigins returns, per operation, the RequestOrigin of the last
 // request ("" if it had none).
 func (e *Emulator) RequestOrigins() map[string]string {
@@ -285,17 +373,20 @@ func (e *Emulator) MaxInFlight() int {
 	return e.maxIn
 }
 
-// ResetCalls clears the call counts, request origins and MaxInFlight.
+// ResetCalls clears the call counts, bytes served, request origins and
+// MaxInFlight.
 func (e *Emulator) ResetCalls() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	clear(e.calls)
+	clear(e.bytes)
 	clear(e.origins)
 	e.maxIn = e.inFlight
 }
 
 type request struct {
 	ID            string `json:"Id"`
+	SessionID     string `json:"SessionId"`
 	RequestOrigin string
 	NextToken     *string
 	MaxResults    *int
@@ -303,8 +394,9 @@ type request struct {
 }
 
 // ServeHTTP answers one AWS JSON 1.1 request.
-func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	op, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), "AWSGlue.")
+	w := &countingWriter{ResponseWriter: rw}
 	e.mu.Lock()
 	e.reqID++
 	w.Header().Set("X-Amzn-RequestId", fmt.Sprintf("glueemu-%d", e.reqID))
@@ -316,10 +408,11 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		e.mu.Lock()
 		e.inFlight--
+		e.bytes[op] += w.n
 		e.mu.Unlock()
 	}()
 
-	if !ok || r.Method != http.MethodPost || (op != opGet && op != opList) {
+	if !ok || r.Method != http.MethodPost || (op != opGet && op != opList && op != opStatements) {
 		writeError(w, http.StatusBadRequest, "UnknownOperationException", "unknown operation "+r.Header.Get("X-Amz-Target"))
 		return
 	}
@@ -333,7 +426,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.mu.Unlock()
 
 	page, offset := 0, 0
-	if op == opList {
+	if op == opList || op == opStatements {
 		page = 1
 		if in.NextToken != nil {
 			if _, err := fmt.Sscanf(*in.NextToken, "p%d:o%d", &page, &offset); err != nil || page < 2 || offset < 0 {
@@ -355,7 +448,11 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	e.mu.Lock()
 	throttled := e.bucket != nil && !e.bucket.take(time.Now())
-	f, faulted := e.takeFault(op, in.ID, page)
+	id := in.ID
+	if op == opStatements {
+		id = in.SessionID
+	}
+	f, faulted := e.takeFault(op, id, page)
 	e.mu.Unlock()
 	switch {
 	case throttled:
@@ -374,16 +471,30 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, code, cmp.Or(f.Message, code))
 	case op == opGet:
 		e.getSession(w, in)
+	case op == opStatements:
+		e.listStatements(w, in, page, offset)
 	default:
 		e.listSessions(w, in, page, offset)
 	}
 }
 
+// countingWriter counts the body bytes written through it.
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (w *countingWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.n += int64(n)
+	return n, err
+}
+
 func (e *Emulator) takeFault(op, id string, page int) (Fault, bool) {
 	for i, f := range e.faults {
 		if (f.Operation != "" && f.Operation != op) ||
-			(f.SessionID != "" && (op != opGet || f.SessionID != id)) ||
-			(f.Page != 0 && (op != opList || f.Page != page)) {
+			(f.SessionID != "" && (op == opList || f.SessionID != id)) ||
+			(f.Page != 0 && (op == opGet || f.Page != page)) {
 			continue
 		}
 		switch f.Times {
@@ -448,6 +559,32 @@ func (e *Emulator) listSessions(w http.ResponseWriter, in request, page, offset 
 	writeJSON(w, http.StatusOK, out)
 }
 
+func (e *Emulator) listStatements(w http.ResponseWriter, in request, page, offset int) {
+	if in.SessionID == "" {
+		writeError(w, http.StatusBadRequest, "InvalidInputException", "SessionId is required")
+		return
+	}
+	e.mu.Lock()
+	_, ok := e.sessions[in.SessionID]
+	all := e.statements[in.SessionID] // stored statements are never modified in place
+	size := e.stmtPage
+	e.mu.Unlock()
+	if !ok {
+		writeError(w, http.StatusBadRequest, "EntityNotFoundException", "Session "+in.SessionID+" not found")
+		return
+	}
+	offset = min(offset, len(all))
+	end := min(offset+size, len(all))
+	out := struct {
+		Statements []Statement
+		NextToken  string `json:",omitzero"`
+	}{Statements: append([]Statement{}, all[offset:end]...)}
+	if end < len(all) {
+		out.NextToken = fmt.Sprintf("p%d:o%d", page+1, end)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 func hasTags(have, want map[string]string) bool {
 	for k, v := range want {
 		if hv, ok := have[k]; !ok || hv != v {
@@ -464,13 +601,17 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	}{code, msg})
 }
 
+// writeJSON sends v without Go's HTML escaping of <, > and &, as AWS
+// does, so that BytesServed counts the bytes Glue would send for code.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		writeError(w, http.StatusInternalServerError, "InternalServiceException", err.Error())
 		return
 	}
-	writeRaw(w, status, b)
+	writeRaw(w, status, bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
 
 func writeRaw(w http.ResponseWriter, status int, b []byte) {
@@ -558,6 +699,17 @@ func (s Session) clone() Session {
 	s.DefaultArguments, s.Tags = maps.Clone(s.DefaultArguments), maps.Clone(s.Tags)
 	s.Connections = slices.Clone(s.Connections)
 	return s
+}
+
+// clone returns a deep copy of st.
+func (st Statement) clone() Statement {
+	if st.Output != nil {
+		o := *st.Output
+		o.Data = ptrCopy(o.Data)
+		o.Traceback = slices.Clone(o.Traceback)
+		st.Output = &o
+	}
+	return st
 }
 
 func ptrCopy[T any](p *T) *T {

@@ -163,14 +163,14 @@ func summary(events []event) []string {
 }
 
 // checkEvents checks what every published event must be: the function's
-// source, one of the three detail types, the session's ARN in the account
-// of the function's ARN.
+// source, one of the detail types it emits, the session's ARN in the
+// account of the function's ARN.
 func checkEvents(t *testing.T, events []event, source string) {
 	t.Helper()
 	for _, e := range events {
 		want := fmt.Sprintf("arn:aws:glue:%s:%s:session/%s", localinvoke.Region, localinvoke.Account, e.Detail.SessionID)
 		if e.Source != source ||
-			!slices.Contains([]string{handler.DetailTypeStateChange, handler.DetailTypeError, handler.DetailTypeDeleted}, e.DetailType) ||
+			!slices.Contains(handler.DetailTypes, e.DetailType) ||
 			!slices.Equal(e.Resources, []string{want}) {
 			t.Errorf("event %s#%d: source %q, detail-type %q, resources %q; want source %q, resources [%q]",
 				e.Detail.SessionID, e.Detail.Sequence, e.Source, e.DetailType, e.Resources, source, want)
@@ -199,6 +199,19 @@ func TestSampleEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	source := cmp.Or(env["EVENT_SOURCE"], "sessionwatch")
+	cfg, err := handler.ConfigFromEnv(func(k string) (string, bool) {
+		if k == "SNAPSHOT_TABLE" {
+			return "sessionwatch-local", true
+		}
+		v, ok := env[k]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatalf("env.json: %v", err)
+	}
+	if len(cfg.CostUSD) > 0 {
+		t.Fatalf("env.json sets COST_USD %v: this test does not predict COST alerts; teach it, or leave COST_USD off", cfg.CostUSD)
+	}
 	var payloads [][]byte
 	for _, s := range samples {
 		payloads = append(payloads, s.Payload)
@@ -230,6 +243,10 @@ func TestSampleEvents(t *testing.T) {
 			if len(*res.Errors) != 0 {
 				t.Errorf("errors in response: %+v", *res.Errors)
 			}
+			// The alerts are those env.json's thresholds call for.
+			if got, want := alerts(events), dueAlerts(events, sessions, cfg); !slices.Equal(got, want) {
+				t.Errorf("alerts:\n got %q\nwant %q (under env.json's thresholds)", got, want)
+			}
 			// A poll of ids: each one seeded is reported by its own event.
 			var req handler.Request
 			if json.Unmarshal(s.Payload, &req) == nil && len(req.SessionIDs) > 0 && !req.DryRun {
@@ -253,6 +270,65 @@ func TestSampleEvents(t *testing.T) {
 			t.Logf("%s: %s; %d event(s)", s.Name, body, len(events))
 		})
 	}
+}
+
+// alerts renders the alert events as sorted "id#seq ALERT threshold"
+// lines.
+func alerts(events []event) []string {
+	var out []string
+	for _, e := range events {
+		if e.DetailType != handler.DetailTypeAlert {
+			continue
+		}
+		th, _ := json.Marshal(e.Detail.Threshold)
+		out = append(out, fmt.Sprintf("%s#%d %s %s", e.Detail.SessionID, e.Detail.Sequence, e.Detail.Alert, th))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// dueAlerts are the alerts cfg calls for on the sessions that events
+// announce for the first time, as alerts renders them. The seeded sessions
+// were created an hour before the run and have run no statement
+// (localinvoke.Sessions): one first seen PROVISIONING has been so since
+// it was created (STUCK past STUCK_MINUTES); one READY has been READY, and
+// idle, for its whole age (RUNNING_LONG past each RUNNING_HOURS, IDLE past
+// IDLE_MINUTES). COST is not predicted (TestSampleEvents keeps COST_USD
+// off); a session first seen finished has no alert.
+func dueAlerts(events []event, sessions []glueemu.Session, cfg handler.Config) []string {
+	var out []string
+	for _, e := range events {
+		i := slices.IndexFunc(sessions, func(s glueemu.Session) bool { return s.ID == e.Detail.SessionID })
+		if e.DetailType != handler.DetailTypeStateChange || e.Detail.PreviousStatus != nil || i < 0 || sessions[i].CreatedOn == nil {
+			continue
+		}
+		age := e.Detail.ObservedAt.Sub(*sessions[i].CreatedOn)
+		seq := e.Detail.Sequence
+		if e.Detail.ErrorMessage != nil {
+			seq++ // the Glue Session Error comes first
+		}
+		due := func(alert, threshold string) {
+			seq++
+			out = append(out, fmt.Sprintf("%s#%d %s %s", e.Detail.SessionID, seq, alert, threshold))
+		}
+		switch sessions[i].Status {
+		case "PROVISIONING", "STOPPING":
+			if cfg.StuckMinutes > 0 && age > time.Duration(cfg.StuckMinutes)*time.Minute {
+				due(handler.AlertStuck, fmt.Sprintf(`{"minutes":%d}`, cfg.StuckMinutes))
+			}
+		case "READY":
+			for _, h := range cfg.RunningHours {
+				if age > time.Duration(h*float64(time.Hour)) {
+					due(handler.AlertRunningLong, fmt.Sprintf(`{"hours":%g}`, h))
+				}
+			}
+			if cfg.IdleMinutes > 0 && age > time.Duration(cfg.IdleMinutes)*time.Minute {
+				due(handler.AlertIdle, fmt.Sprintf(`{"minutes":%d}`, cfg.IdleMinutes))
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // TestInvoke runs built-in payloads through one deployment, in order, and

@@ -147,7 +147,7 @@ func TestEnvVarsFile(t *testing.T) {
 	if got, want := slices.Sorted(maps.Keys(vars)), slices.Sorted(slices.Values(handler.Env)); !slices.Equal(got, want) {
 		t.Errorf("variables %v, want handler.Env %v", got, want)
 	}
-	cfg, err := handler.ConfigFromEnv(func(k string) string { return vars[k] })
+	cfg, err := handler.ConfigFromEnv(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
 	if err != nil {
 		t.Fatalf("env.json does not configure the function: %v", err)
 	}
@@ -192,6 +192,7 @@ func TestPublishedExamples(t *testing.T) {
 		"state-change.json": handler.DetailTypeStateChange,
 		"error.json":        handler.DetailTypeError,
 		"deleted.json":      handler.DetailTypeDeleted,
+		"alert.json":        handler.DetailTypeAlert,
 	}
 	envelope := []string{"account", "detail", "detail-type", "id", "region", "resources", "source", "time", "version"}
 	published := publishedEvents(t)
@@ -234,7 +235,7 @@ func TestPublishedExamples(t *testing.T) {
 			if got := strs(ev["resources"]); !slices.Equal(got, []string{wantRes}) {
 				t.Errorf("resources %v, want [%s]", got, wantRes)
 			}
-			wantSeverity := map[string]string{handler.DetailTypeError: "ERROR", handler.DetailTypeDeleted: "WARN"}[detailType]
+			wantSeverity := map[string]string{handler.DetailTypeError: "ERROR", handler.DetailTypeDeleted: "WARN", handler.DetailTypeAlert: "WARN"}[detailType]
 			if detailType == handler.DetailTypeStateChange {
 				wantSeverity = map[string]string{"FAILED": "ERROR", "TIMEOUT": "WARN"}[deref(d.Status)]
 				if wantSeverity == "" {
@@ -249,6 +250,9 @@ func TestPublishedExamples(t *testing.T) {
 			}
 			if detailType != handler.DetailTypeDeleted && (d.Status == nil || d.Session == nil) {
 				t.Error("no status or session")
+			}
+			if (detailType == handler.DetailTypeAlert) != (d.Alert != "" && d.Threshold != nil) {
+				t.Errorf("detail-type %s with alert %q and threshold %v", detailType, d.Alert, d.Threshold)
 			}
 			if strings.Contains(string(raw), "efaultArguments") {
 				t.Error("detail carries DefaultArguments")
@@ -303,8 +307,10 @@ func readJSON(tb testing.TB, path string) map[string]any {
 }
 
 // reproduce runs handler.Transition over the snapshot and the Glue answer
-// that the example detail d describes, and returns the detail of type
-// detailType it emits, as canonical JSON.
+// that the example detail d describes, under the rules of a deployment
+// with the template's defaults (exampleRules), and returns the detail of
+// type detailType it emits (of d's alert, for an alert), as canonical
+// JSON.
 func reproduce(t *testing.T, detailType string, d handler.Detail) string {
 	t.Helper()
 	prev := &state.Snapshot{SessionID: d.SessionID, Status: deref(d.PreviousStatus), Sequence: max(d.Sequence-1, 1)}
@@ -317,13 +323,21 @@ func reproduce(t *testing.T, detailType string, d handler.Detail) string {
 		obs.Session = glueAnswer(d)
 		prev.CreatedOn = d.Session.CreatedOn // the same session, seen before
 	}
+	if d.Alert == handler.AlertIdle {
+		// ListStatements found no statement: the session has been idle
+		// since it was created. (An event does not tell when a session's
+		// last statement ended, so an IDLE example is of a session that
+		// ran none.)
+		obs.Activity = &handler.Activity{}
+	}
+	rules := exampleRules(t, d)
 	// The example's sequence fixes the snapshot's: find the event once,
 	// then number the snapshot so that it gets the example's.
 	for range 2 {
-		_, events := handler.Transition(prev, obs, handler.Rules{RetentionDays: 30})
-		i := slices.IndexFunc(events, func(e handler.Event) bool { return e.DetailType == detailType })
+		_, events := handler.Transition(prev, obs, rules)
+		i := slices.IndexFunc(events, func(e handler.Event) bool { return e.DetailType == detailType && e.Detail.Alert == d.Alert })
 		if i < 0 {
-			t.Fatalf("the transition emits no %s for this change", detailType)
+			t.Fatalf("the transition emits no %s %s for this change", detailType, d.Alert)
 		}
 		if got := events[i].Detail; got.Sequence != d.Sequence {
 			prev.Sequence += d.Sequence - got.Sequence
@@ -337,6 +351,41 @@ func reproduce(t *testing.T, detailType string, d handler.Detail) string {
 	}
 	t.Fatalf("no snapshot gives sequence %d", d.Sequence)
 	return ""
+}
+
+// exampleRules are the rules of a deployment with the template's defaults
+// (so DPU_HOUR_USD prices every example's cost block), with the alert an
+// example shows turned on at the example's threshold.
+func exampleRules(t *testing.T, d handler.Detail) handler.Rules {
+	t.Helper()
+	vars := function(t, deploy(t, nil)).Environment.Variables
+	cfg, err := handler.ConfigFromEnv(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
+	if err != nil {
+		t.Fatalf("the template's defaults: %v", err)
+	}
+	rules := handler.Rules{
+		RetentionDays: cfg.RetentionDays,
+		StuckMinutes:  cfg.StuckMinutes, RunningHours: cfg.RunningHours, IdleMinutes: cfg.IdleMinutes,
+		CostUSD: cfg.CostUSD, DPUHourUSD: cfg.DPUHourUSD,
+	}
+	th := d.Threshold
+	if d.Alert != "" && th == nil {
+		t.Fatalf("alert %s without a threshold", d.Alert)
+	}
+	switch {
+	case d.Alert == "":
+	case d.Alert == handler.AlertStuck && th.Minutes != nil:
+		rules.StuckMinutes = *th.Minutes
+	case d.Alert == handler.AlertRunningLong && th.Hours != nil:
+		rules.RunningHours = []float64{*th.Hours}
+	case d.Alert == handler.AlertIdle && th.Minutes != nil:
+		rules.IdleMinutes = *th.Minutes
+	case d.Alert == handler.AlertCost && th.USD != nil:
+		rules.CostUSD = []float64{*th.USD}
+	default:
+		t.Fatalf("alert %q with threshold %+v", d.Alert, *th)
+	}
+	return rules
 }
 
 // glueAnswer is the Glue answer that an event's session block describes.

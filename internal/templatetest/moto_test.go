@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http/httptest"
 	"slices"
@@ -29,13 +30,23 @@ import (
 	"sessionwatch/state"
 )
 
-// observedRun runs the real handler against moto and the Glue emulator with
-// every feature on (configured ids, track, untrack, discovery, a fresh
-// table to migrate, an EventBridge outage whose events go to the outbox
-// and out of it), through a lifecycle that emits every kind of event, and
-// returns the events each named rule's queue received and every AWS
-// operation made.
-func observedRun(t *testing.T, patterns map[string]string) (received map[string][]string, ops map[string]bool) {
+// allOn are the template's parameters with every feature of the function
+// on: configured ids, discovery with a tag filter, idle detection and cost
+// alerts (stuck and long-running alerts are on by default), and the sample
+// rules.
+var allOn = map[string]any{
+	"SessionIds": "s-fail", "Discover": "true", "DiscoverTags": "team=data",
+	"IdleMinutes": "30", "CostUsd": "10,50", "EnableSampleRules": "true",
+}
+
+// observedRun runs the real handler against moto and the Glue emulator,
+// configured as the template s configures the function (less the table
+// and the bus, which are the test's), through a lifecycle that emits every
+// kind of event: track, untrack, a fresh table to migrate, an EventBridge
+// outage whose events go to the outbox and out of it, and sessions stuck,
+// idle, busy, long-running and costly. It returns the events each named
+// rule's queue received and every AWS operation made.
+func observedRun(t *testing.T, s *stack, patterns map[string]string) (received map[string][]string, ops map[string]bool) {
 	t.Helper()
 	awsCfg := awstest.Config(t, awstest.Endpoint(t))
 	calls := awstest.CountCalls(&awsCfg)
@@ -52,9 +63,19 @@ func observedRun(t *testing.T, patterns map[string]string) (received map[string]
 	glueCfg := awsCfg.Copy()
 	glueCalls := awstest.CountCalls(&glueCfg)
 	g := glue.NewFromConfig(glueCfg, wiring.GlueOptions, func(o *glue.Options) { o.BaseEndpoint = aws.String(srv.URL) })
-	cfg := handler.Config{
-		Table: table, EventBus: bus.Name, Source: "sessionwatch", SessionIDs: []string{"s-fail"},
-		Discover: true, DiscoverTags: map[string]string{"team": "data"}, MaxConcurrency: 4, RetentionDays: 30,
+	vars := function(t, s).Environment.Variables
+	cfg, err := handler.ConfigFromEnv(func(k string) (string, bool) {
+		switch k {
+		case "SNAPSHOT_TABLE":
+			return table, true
+		case "EVENT_BUS_NAME":
+			return bus.Name, true
+		}
+		v, ok := vars[k]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatalf("the template's configuration: %v", err)
 	}
 	eb := &outage{EventBridge: eventbridge.NewFromConfig(awsCfg)}
 	h := handler.New(cfg, g, state.NewStore(dynamodb.NewFromConfig(awsCfg), table), eb, nil)
@@ -64,10 +85,28 @@ func observedRun(t *testing.T, patterns map[string]string) (received map[string]
 		InvokedFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:sessionwatch",
 	})
 	tagged := map[string]string{"team": "data"}
-	emu.Put(glueemu.Session{ID: "s-fail", Status: "READY"})
-	emu.Put(glueemu.Session{ID: "s-idle", Status: "READY", Tags: tagged})
-	emu.Put(glueemu.Session{ID: "s-gone", Status: "READY"})
-	emu.Put(glueemu.Session{ID: "s-ok", Status: "READY"})
+	ago := func(d time.Duration) *time.Time { t := now.Add(-d); return &t }
+	workers := func(n int32) *int32 { return &n }
+	ms := func(d time.Duration) int64 { return now.Add(-d).UnixMilli() } // Livy's unit
+	// With the template's defaults (STUCK_MINUTES 15, RUNNING_HOURS 8,24,
+	// DPU_HOUR_USD 0.44) and allOn's IDLE_MINUTES 30 and COST_USD 10,50:
+	// s-fail is busy (a statement running), 2 DPU for an hour: no alert.
+	emu.Put(glueemu.Session{ID: "s-fail", Status: "READY", CreatedOn: ago(time.Hour), WorkerType: "G.1X", NumberOfWorkers: workers(2)})
+	emu.SetStatements("s-fail", glueemu.Statement{ID: 0, State: "RUNNING", StartedOn: ms(10 * time.Minute)})
+	// s-idle ran its last statement 45 minutes ago: IDLE; 5 DPU for two
+	// hours, $4.40: below COST's $10.
+	emu.Put(glueemu.Session{ID: "s-idle", Status: "READY", Tags: tagged, CreatedOn: ago(2 * time.Hour), MaxCapacity: aws.Float64(5)})
+	emu.SetStatements("s-idle",
+		glueemu.Statement{ID: 0, State: "AVAILABLE", StartedOn: ms(80 * time.Minute), CompletedOn: ms(78 * time.Minute)},
+		glueemu.Statement{ID: 1, State: "AVAILABLE", StartedOn: ms(50 * time.Minute), CompletedOn: ms(45 * time.Minute)})
+	// s-gone was created 10 minutes ago and ran nothing: not idle yet.
+	emu.Put(glueemu.Session{ID: "s-gone", Status: "READY", CreatedOn: ago(10 * time.Minute)})
+	// s-ok has run a job for 9 hours on 20 DPU, $79.20: RUNNING_LONG 8,
+	// COST 10 and COST 50; busy, so not idle.
+	emu.Put(glueemu.Session{ID: "s-ok", Status: "READY", CreatedOn: ago(9 * time.Hour), WorkerType: "G.2X", NumberOfWorkers: workers(10)})
+	emu.SetStatements("s-ok", glueemu.Statement{ID: 7, State: "RUNNING", StartedOn: ms(3 * time.Hour)})
+	// s-stuck has been PROVISIONING for 20 minutes: STUCK.
+	emu.Put(glueemu.Session{ID: "s-stuck", Status: "PROVISIONING", Tags: tagged, CreatedOn: ago(20 * time.Minute), WorkerType: "G.1X", NumberOfWorkers: workers(5)})
 	steps := []struct {
 		payload string
 		change  func()
@@ -97,7 +136,7 @@ func observedRun(t *testing.T, patterns map[string]string) (received map[string]
 			t.Fatalf("run %s: %v", step.payload, err)
 		}
 		var res handler.Result
-		if err := json.Unmarshal(out, &res); err != nil || len(res.Errors) > 0 {
+		if err := json.Unmarshal(out, &res); err != nil || len(res.Errors) > 0 || len(res.IdleUnchecked) > 0 {
 			t.Fatalf("run %s: %s (%v)", step.payload, out, err)
 		}
 		now = now.Add(5 * time.Minute)
@@ -113,7 +152,11 @@ func observedRun(t *testing.T, patterns map[string]string) (received map[string]
 			if err := json.Unmarshal(raw, &e); err != nil {
 				t.Fatal(err)
 			}
-			received[name] = append(received[name], e.Detail.SessionID+" "+e.DetailType+" "+orNull(e.Detail.Status))
+			line := e.Detail.SessionID + " " + e.DetailType + " " + orNull(e.Detail.Status)
+			if e.Detail.Alert != "" {
+				line += " " + e.Detail.Alert + " " + thresholdString(e.Detail.Threshold)
+			}
+			received[name] = append(received[name], line)
 		}
 		slices.Sort(received[name])
 	}
@@ -125,6 +168,22 @@ func observedRun(t *testing.T, patterns map[string]string) (received map[string]
 		ops[op] = true
 	}
 	return received, ops
+}
+
+// thresholdString writes an alert's threshold as minutes=15, hours=8 or
+// usd=10.
+func thresholdString(th *handler.Threshold) string {
+	switch {
+	case th == nil:
+		return "none"
+	case th.Minutes != nil:
+		return fmt.Sprintf("minutes=%d", *th.Minutes)
+	case th.Hours != nil:
+		return fmt.Sprintf("hours=%g", *th.Hours)
+	case th.USD != nil:
+		return fmt.Sprintf("usd=%g", *th.USD)
+	}
+	return "empty"
 }
 
 // outage is an EventBridge client that refuses every call while down.
@@ -151,9 +210,9 @@ func orNull(s *string) string {
 // bus in moto, with an SQS queue each, and checks that the events the
 // handler really emits reach exactly the rules they should.
 func TestSampleRulesInMoto(t *testing.T) {
-	s := deploy(t, map[string]any{"EnableSampleRules": "true"})
+	s := deploy(t, allOn)
 	patterns := map[string]string{}
-	for _, id := range []string{"FailedSessionsRule", "SessionErrorsRule", "AuditTrailRule"} {
+	for _, id := range sampleRules {
 		rule, err := s.GetEventsRuleWithName(id)
 		if err != nil {
 			t.Fatal(err)
@@ -161,7 +220,7 @@ func TestSampleRulesInMoto(t *testing.T) {
 		p, _ := json.Marshal(rule.EventPattern)
 		patterns[id] = string(p)
 	}
-	received, _ := observedRun(t, patterns)
+	received, _ := observedRun(t, s, patterns)
 
 	want := map[string][]string{
 		"FailedSessionsRule": {
@@ -169,32 +228,45 @@ func TestSampleRulesInMoto(t *testing.T) {
 			"s-idle Glue Session State Change TIMEOUT",
 		},
 		"SessionErrorsRule": {"s-fail Glue Session Error FAILED"},
+		// RUNNING_LONG stays out of the notification topic.
+		"SessionAlertsRule": {
+			"s-idle Glue Session Alert READY IDLE minutes=30",
+			"s-ok Glue Session Alert READY COST usd=10",
+			"s-ok Glue Session Alert READY COST usd=50",
+			"s-stuck Glue Session Alert PROVISIONING STUCK minutes=15",
+		},
 	}
-	for _, name := range []string{"FailedSessionsRule", "SessionErrorsRule"} {
+	for _, name := range []string{"FailedSessionsRule", "SessionErrorsRule", "SessionAlertsRule"} {
 		if !slices.Equal(received[name], want[name]) {
 			t.Errorf("%s received %q, want %q", name, received[name], want[name])
 		}
 	}
-	// The audit trail gets everything: 4 first sightings, then FAILED and
-	// its error, TIMEOUT, the deletion and STOPPED.
+	// The audit trail gets everything: 5 first sightings and 5 alerts
+	// (STUCK, RUNNING_LONG, IDLE, COST twice), then FAILED and its error,
+	// TIMEOUT, the deletion and STOPPED.
 	audit := received["AuditTrailRule"]
-	if len(audit) != 9 || !slices.Contains(audit, "s-gone Glue Session Deleted null") {
-		t.Errorf("AuditTrailRule received %q, want all 9 events", audit)
+	for _, w := range []string{"s-gone Glue Session Deleted null", "s-ok Glue Session Alert READY RUNNING_LONG hours=8"} {
+		if !slices.Contains(audit, w) {
+			t.Errorf("AuditTrailRule did not receive %q", w)
+		}
+	}
+	if len(audit) != 15 {
+		t.Errorf("AuditTrailRule received %d events %q, want all 15", len(audit), audit)
 	}
 }
 
 // TestPolicyMatchesObservedCalls compares the IAM actions the template
-// grants (with discovery on) with the AWS operations a run with every
-// feature on really makes.
+// grants with every feature on with the AWS operations a run so
+// configured really makes.
 func TestPolicyMatchesObservedCalls(t *testing.T) {
-	s := deploy(t, map[string]any{"Discover": "true"})
+	s := deploy(t, allOn)
 	granted := map[string]bool{}
 	for _, st := range statements(t, s, function(t, s)) {
 		for _, a := range strs(st["Action"]) {
 			granted[a] = true
 		}
 	}
-	_, ops := observedRun(t, map[string]string{})
+	_, ops := observedRun(t, s, map[string]string{})
 	used := map[string]bool{}
 	for op := range ops {
 		service, name, _ := strings.Cut(op, ".")

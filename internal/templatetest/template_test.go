@@ -22,9 +22,13 @@ import (
 )
 
 // grants is every IAM action the code calls, and what it calls it on.
+// Two are granted only when their feature is on: glue:ListSessions when
+// Discover is true (IAM has no resource type for it, so it is granted on
+// "*"), glue:ListStatements when IdleMinutes is not 0.
 var grants = map[string]string{
 	"glue:GetSession":       "arn:aws:glue:us-east-1:123456789012:session/*",
-	"glue:ListSessions":     "*", // IAM has no resource type for it; granted only when Discover is true
+	"glue:ListSessions":     "*",
+	"glue:ListStatements":   "arn:aws:glue:us-east-1:123456789012:session/*",
 	"dynamodb:BatchGetItem": "${SnapshotTable.Arn}",
 	"dynamodb:GetItem":      "${SnapshotTable.Arn}",
 	"dynamodb:PutItem":      "${SnapshotTable.Arn}",
@@ -192,7 +196,7 @@ func TestEnvironment(t *testing.T) {
 	})
 
 	t.Run("defaults are a valid configuration", func(t *testing.T) {
-		cfg, err := handler.ConfigFromEnv(func(k string) string { return vars[k] })
+		cfg, err := handler.ConfigFromEnv(func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
 		if err != nil {
 			t.Fatalf("the template's defaults do not configure the function: %v", err)
 		}
@@ -200,7 +204,139 @@ func TestEnvironment(t *testing.T) {
 			cfg.MaxConcurrency != 8 || cfg.RetentionDays != 30 || len(cfg.SessionIDs) != 0 {
 			t.Errorf("defaults differ from README.md's (Configuration): %+v", cfg)
 		}
+		// The alerts' defaults are the code's own (the variables unset):
+		// the template changes none of them.
+		unset, err := handler.ConfigFromEnv(func(k string) (string, bool) {
+			if k == "SNAPSHOT_TABLE" {
+				return "t", true
+			}
+			return "", false
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.StuckMinutes != unset.StuckMinutes || !slices.Equal(cfg.RunningHours, unset.RunningHours) ||
+			cfg.IdleMinutes != unset.IdleMinutes || !slices.Equal(cfg.CostUSD, unset.CostUSD) || cfg.DPUHourUSD != unset.DPUHourUSD {
+			t.Errorf("alert defaults: template %d %v %d %v %g, code %d %v %d %v %g (STUCK_MINUTES, RUNNING_HOURS, IDLE_MINUTES, COST_USD, DPU_HOUR_USD)",
+				cfg.StuckMinutes, cfg.RunningHours, cfg.IdleMinutes, cfg.CostUSD, cfg.DPUHourUSD,
+				unset.StuckMinutes, unset.RunningHours, unset.IdleMinutes, unset.CostUSD, unset.DPUHourUSD)
+		}
+		if cfg.StuckMinutes != 15 || !slices.Equal(cfg.RunningHours, []float64{8, 24}) || cfg.IdleMinutes != 0 ||
+			cfg.CostUSD != nil || cfg.DPUHourUSD != 0.44 {
+			t.Errorf("alert defaults differ from README.md's (Configuration): %+v", cfg)
+		}
 	})
+}
+
+// TestParameterConstraints proves that the alert parameters' constraints
+// agree with the function's validation at their edges: what CloudFormation
+// lets through configures the function, so that a stack does not deploy a
+// function that stops at start-up, and the values the function accepts,
+// written as the README writes them, pass CloudFormation. (One gap is
+// CloudFormation's: a Number parameter takes a decimal such as 15.5, which
+// the function refuses, as it does for MaxConcurrency and RetentionDays.)
+func TestParameterConstraints(t *testing.T) {
+	params := asMap(deploy(t, nil).Raw["Parameters"])
+	cases := []struct {
+		param, env string
+		ok, bad    []string // both accept; both refuse
+		refused    []string // CloudFormation refuses, the function would take: spellings, not values
+	}{
+		{"StuckMinutes", "STUCK_MINUTES", []string{"0", "1", "15", "525600"}, []string{"-1", "525601"}, nil},
+		{"IdleMinutes", "IDLE_MINUTES", []string{"0", "1", "30", "525600"}, []string{"-1", "525601"}, nil},
+		{"RunningHours", "RUNNING_HOURS",
+			[]string{"", "off", "OFF", "8,24", "24,8", "8, 24", "0.5", "0.05", "1", "9999.99", "10000", "79999.9", "80000", "86999", "87000", "87599.99", "87600", "87600.0"},
+			[]string{"0", "0.0", "-1", "8,0", "87600.01", "87601", "99999", "100000", "8,,24", "8,", ",8", "eight", "on"},
+			[]string{" 8", "8 ", "1e3", "08"}},
+		{"CostUsd", "COST_USD",
+			[]string{"", "off", "Off", "10,50", "10, 50", "0.01", "1", "999999999.99", "1000000000", "1000000000.00"},
+			[]string{"0", "0.00", "-10", "10,0", "1000000000.01", "1000000001", "10000000000", "10;50", "$10"},
+			[]string{" 10", "1e2", "010"}},
+		{"DpuHourUsd", "DPU_HOUR_USD",
+			[]string{"0.44", "0.29", "1", "999.99", "1000", "1000.0"},
+			[]string{"0", "0.0", "-0.44", "1000.01", "1001", "0,44", "$0.44", "free"},
+			[]string{" 0.44", "4.4e-1", "00.44"}},
+	}
+	for _, c := range cases {
+		t.Run(c.param, func(t *testing.T) {
+			p := asMap(params[c.param])
+			if p == nil {
+				t.Fatalf("no parameter %s", c.param)
+			}
+			cfnAccepts := cfnConstraint(t, p)
+			codeAccepts := func(v string) error {
+				_, err := handler.ConfigFromEnv(func(k string) (string, bool) {
+					switch k {
+					case "SNAPSHOT_TABLE":
+						return "t", true
+					case c.env:
+						return v, true
+					}
+					return "", false
+				})
+				return err
+			}
+			for _, v := range c.ok {
+				if !cfnAccepts(v) {
+					t.Errorf("%s=%q: CloudFormation refuses it, the function takes it", c.param, v)
+				}
+				if err := codeAccepts(v); err != nil {
+					t.Errorf("%s=%q: %v", c.env, v, err)
+				}
+			}
+			for _, v := range c.bad {
+				if cfnAccepts(v) {
+					t.Errorf("%s=%q: CloudFormation lets it through", c.param, v)
+				}
+				if codeAccepts(v) == nil {
+					t.Errorf("%s=%q: the function takes it", c.env, v)
+				}
+			}
+			for _, v := range c.refused {
+				if cfnAccepts(v) {
+					t.Errorf("%s=%q: CloudFormation lets it through", c.param, v)
+				}
+				if err := codeAccepts(v); err != nil {
+					t.Errorf("%s=%q: %v (not merely another spelling)", c.env, v, err)
+				}
+			}
+			if def := fmt.Sprint(p["Default"]); !cfnAccepts(def) {
+				t.Errorf("the default %q breaks the parameter's own constraint", def)
+			}
+		})
+	}
+}
+
+// cfnConstraint returns what CloudFormation accepts for parameter p: for a
+// Number, a number within MinValue and MaxValue; for a String, a whole
+// match of AllowedPattern.
+func cfnConstraint(tb testing.TB, p map[string]any) func(string) bool {
+	tb.Helper()
+	switch p["Type"] {
+	case "Number":
+		lo, okLo := p["MinValue"].(float64)
+		hi, okHi := p["MaxValue"].(float64)
+		if !okLo || !okHi {
+			tb.Fatalf("Number parameter without MinValue and MaxValue: %v", p)
+		}
+		return func(v string) bool {
+			n, err := strconv.ParseFloat(v, 64)
+			return err == nil && n >= lo && n <= hi
+		}
+	case "String":
+		pattern, ok := p["AllowedPattern"].(string)
+		if !ok {
+			tb.Fatalf("String parameter without AllowedPattern: %v", p)
+		}
+		// CloudFormation matches the whole value (Java's String.matches).
+		re, err := regexp.Compile(`^(?:` + pattern + `)$`)
+		if err != nil {
+			tb.Fatalf("AllowedPattern %q: %v", pattern, err)
+		}
+		return re.MatchString
+	}
+	tb.Fatalf("parameter of type %v", p["Type"])
+	return nil
 }
 
 // statements returns the function's policy statements. Every entry of
@@ -227,10 +363,12 @@ func statements(tb testing.TB, s *stack, fn *serverless.Function) []map[string]a
 }
 
 func TestPolicies(t *testing.T) {
-	for _, tc := range []struct{ createBus, discover string }{{"false", "false"}, {"true", "false"}, {"false", "true"}} {
+	for _, tc := range []struct{ createBus, discover, idle string }{
+		{"false", "false", "0"}, {"true", "false", "0"}, {"false", "true", "0"}, {"false", "false", "30"}, {"true", "true", "1"},
+	} {
 		createBus := tc.createBus
-		t.Run("CreateEventBus="+createBus+",Discover="+tc.discover, func(t *testing.T) {
-			params := map[string]any{"CreateEventBus": createBus, "Discover": tc.discover}
+		t.Run("CreateEventBus="+createBus+",Discover="+tc.discover+",IdleMinutes="+tc.idle, func(t *testing.T) {
+			params := map[string]any{"CreateEventBus": createBus, "Discover": tc.discover, "IdleMinutes": tc.idle}
 			if createBus == "true" {
 				params["EventBusName"] = "sessionwatch"
 			}
@@ -277,11 +415,19 @@ func TestPolicies(t *testing.T) {
 			}
 			for a := range grants {
 				_, ok := granted[a]
-				switch {
-				case a == "glue:ListSessions" && ok != (tc.discover == "true"):
-					t.Errorf("glue:ListSessions granted: %v, want only when Discover is true", ok)
-				case a != "glue:ListSessions" && !ok:
-					t.Errorf("%s is not granted: the code calls it", a)
+				switch a {
+				case "glue:ListSessions":
+					if ok != (tc.discover == "true") {
+						t.Errorf("glue:ListSessions granted: %v, want only when Discover is true", ok)
+					}
+				case "glue:ListStatements":
+					if ok != (tc.idle != "0") {
+						t.Errorf("glue:ListStatements granted: %v, want only when IdleMinutes is not 0", ok)
+					}
+				default:
+					if !ok {
+						t.Errorf("%s is not granted: the code calls it", a)
+					}
 				}
 			}
 		})
@@ -414,7 +560,7 @@ func TestEventBus(t *testing.T) {
 			if c.created && bus != nil && bus.Name != c.params["EventBusName"] {
 				t.Errorf("created bus is named %q, want %q", bus.Name, c.params["EventBusName"])
 			}
-			for _, id := range []string{"FailedSessionsRule", "SessionErrorsRule", "AuditTrailRule"} {
+			for _, id := range sampleRules {
 				rule, err := s.GetEventsRuleWithName(id)
 				if err != nil {
 					t.Fatal(err)
@@ -543,7 +689,7 @@ func TestFailureHandling(t *testing.T) {
 func TestSampleRules(t *testing.T) {
 	t.Run("off by default", func(t *testing.T) {
 		s := deploy(t, nil)
-		for _, id := range []string{"FailedSessionsRule", "SessionErrorsRule", "AuditTrailRule", "SessionAlertTopic", "AuditLogGroup"} {
+		for _, id := range slices.Concat(sampleRules, []string{"SessionAlertTopic", "SessionAlertTopicPolicy", "AuditLogGroup"}) {
 			if _, ok := s.Resolved[id]; ok {
 				t.Errorf("%s is created without EnableSampleRules", id)
 			}
@@ -564,8 +710,13 @@ func TestSampleRules(t *testing.T) {
 			"${SessionAlertTopic}", []string{"state-change.json"}},
 		{"SessionErrorsRule", `{"source":["` + source + `"],"detail-type":["Glue Session Error"]}`,
 			"${SessionAlertTopic}", []string{"error.json"}},
+		{"SessionAlertsRule", `{"source":["` + source + `"],"detail-type":["Glue Session Alert"],"detail":{"alert":["STUCK","IDLE","COST"]}}`,
+			"${SessionAlertTopic}", []string{"alert.json"}},
 		{"AuditTrailRule", `{"source":["` + source + `"]}`,
-			"${AuditLogGroup.Arn}", []string{"deleted.json", "error.json", "state-change.json"}},
+			"${AuditLogGroup.Arn}", []string{"alert.json", "deleted.json", "error.json", "state-change.json"}},
+	}
+	if got := len(rules); got != len(sampleRules) {
+		t.Fatalf("%d rules checked here, %d sample rules", got, len(sampleRules))
 	}
 	for _, r := range rules {
 		t.Run(r.id, func(t *testing.T) {
@@ -617,7 +768,7 @@ func TestSampleRules(t *testing.T) {
 			t.Errorf("Action %v, want sns:Publish", got)
 		}
 		arns := strs(asMap(asMap(st["Condition"])["ArnEquals"])["aws:SourceArn"])
-		if want := []string{"${FailedSessionsRule.Arn}", "${SessionErrorsRule.Arn}"}; !slices.Equal(arns, want) {
+		if want := []string{"${FailedSessionsRule.Arn}", "${SessionErrorsRule.Arn}", "${SessionAlertsRule.Arn}"}; !slices.Equal(arns, want) {
 			t.Errorf("aws:SourceArn %v, want %v", arns, want)
 		}
 	})
@@ -647,6 +798,9 @@ func TestSampleRules(t *testing.T) {
 		}
 	})
 }
+
+// sampleRules are the sample rules' logical ids (EnableSampleRules).
+var sampleRules = []string{"FailedSessionsRule", "SessionErrorsRule", "SessionAlertsRule", "AuditTrailRule"}
 
 func TestParametersAndOutputs(t *testing.T) {
 	s := deploy(t, map[string]any{"EnableSampleRules": "true"})

@@ -42,12 +42,12 @@ type App struct {
 	Store   *state.Store
 }
 
-// FromEnv reads the configuration through getenv and builds the handler
+// FromEnv reads the configuration through lookup and builds the handler
 // with SDK clients from the standard chain (region, credentials and
 // endpoints such as AWS_ENDPOINT_URL_GLUE). Glue calls use the SDK's
 // adaptive retry, so a throttled run slows down instead of failing.
-func FromEnv(ctx context.Context, getenv func(string) string, logger *slog.Logger) (*App, error) {
-	cfg, err := handler.ConfigFromEnv(getenv)
+func FromEnv(ctx context.Context, lookup handler.Lookup, logger *slog.Logger) (*App, error) {
+	cfg, err := handler.ConfigFromEnv(lookup)
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
