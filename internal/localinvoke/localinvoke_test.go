@@ -18,6 +18,7 @@ import (
 
 	"sessionwatch/handler"
 	"sessionwatch/internal/awstest"
+	"sessionwatch/internal/emftest"
 	"sessionwatch/internal/glueemu"
 	"sessionwatch/internal/localinvoke"
 )
@@ -243,6 +244,8 @@ func TestSampleEvents(t *testing.T) {
 			if len(*res.Errors) != 0 {
 				t.Errorf("errors in response: %+v", *res.Errors)
 			}
+			checkRunMetrics(t, f.Output(), res, s.Payload)
+			checkRunLogs(t, f.Output(), min(1, len(emftest.Documents(t, f.Output()))), 1)
 			// The alerts are those env.json's thresholds call for.
 			if got, want := alerts(events), dueAlerts(events, sessions, cfg); !slices.Equal(got, want) {
 				t.Errorf("alerts:\n got %q\nwant %q (under env.json's thresholds)", got, want)
@@ -440,6 +443,7 @@ func TestInvoke(t *testing.T) {
 		if !found {
 			t.Errorf("no JSON log line with a requestId from the function:\n%s", out)
 		}
+		checkRunLogs(t, out, 6, 7)
 	})
 }
 
