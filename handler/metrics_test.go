@@ -229,3 +229,28 @@ func TestMetricsNamespaceConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestMetricsOnTheWire: the same document from a run against moto and the
+// Glue emulator, through the real SDK clients, with the sessions
+// discovery listed counted in the fleet.
+func TestMetricsOnTheWire(t *testing.T) {
+	tb := newTestbed(t, onMoto(), glueEmulator(), env("DISCOVER", "true"), env("SESSION_IDS", "s-gone"))
+	tb.emu.Put(emuSession("s-ready", "READY"))
+	tb.emu.Put(emuBare("s-prov", "PROVISIONING"))
+	tb.emu.Put(emuBare("s-failed", "FAILED"))
+
+	res := tb.mustInvoke(t, scheduledEvent)
+	docs := tb.metricsDocs(t)
+	if len(docs) != 1 {
+		t.Fatalf("%d EMF documents, want 1", len(docs))
+	}
+	wantMetricsOf(t, docs[0], res, "schedule", true)
+	if res.Published == 0 || len(res.NotFound) != 1 {
+		t.Errorf("response %+v: want the three sessions announced and s-gone not found", res)
+	}
+	for name, want := range map[string]float64{"SessionsReady": 1, "SessionsProvisioning": 1, "SessionsStopping": 0, "ReadyDpu": 5, "EstimatedUsdPerHour": 5 * 0.44} {
+		if got := docs[0].Metrics[name]; got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}
