@@ -154,7 +154,7 @@ var namespacePattern = regexp.MustCompile(`^[0-9A-Za-z._/#: -]{1,255}$`)
 func validateNamespace(ns string) error {
 	switch {
 	case !namespacePattern.MatchString(ns):
-		return fmt.Errorf("%.60q is not a CloudWatch namespace: 1 to 255 letters, digits, spaces or . - _ / # :", ns)
+		return fmt.Errorf("%.60q is not a CloudWatch namespace: 1 to 255 letters, digits, spaces or the characters . - _ / # : only", ns)
 	case strings.TrimSpace(ns) == "":
 		return fmt.Errorf("%q holds only spaces; a CloudWatch namespace needs another character", ns)
 	case strings.HasPrefix(ns, ":"):
