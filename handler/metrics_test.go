@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 
 	"sessionwatch/handler"
@@ -160,6 +161,26 @@ func TestRunLogLines(t *testing.T) {
 		if n := strings.Count(tb.logs.String(), `"sessionId":"`+id+`"`); n != 1 {
 			t.Errorf("%s: %d lines, want 1:\n%s", id, n, tb.logs)
 		}
+	}
+
+	// EventBridge refuses some entries: one line for the cause, however
+	// many events it holds back.
+	tb.glue.getErr = nil
+	for _, id := range []string{"s-1", "s-2", "s-3"} {
+		tb.glue.update(id, func(s *gluetypes.Session) { s.Status = "STOPPED" })
+	}
+	tb.bus.failEntries(func(i int, e ebtypes.PutEventsRequestEntry) (string, string) {
+		if strings.Contains(aws.ToString(e.Detail), `"s-1"`) {
+			return "", ""
+		}
+		return "AccessDeniedException", "not authorized"
+	})
+	before := len(logLines(tb))
+	res = tb.mustInvoke(t, "")
+	lines = logLines(tb)[before:]
+	if res.Published != 1 || res.Pending != 2 || len(lines) != 2 || !strings.Contains(lines[0], "events not published") {
+		t.Errorf("a run with 2 events refused (published %d, pending %d) logged %d lines, want the cause's and the summary:\n%s",
+			res.Published, res.Pending, len(lines), strings.Join(lines, "\n"))
 	}
 }
 
