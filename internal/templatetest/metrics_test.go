@@ -147,6 +147,9 @@ func TestDashboard(t *testing.T) {
 					t.Errorf("the dashboard does not graph %s", want)
 				}
 			}
+			if o, ok := s.Outputs["DashboardName"]; !ok || o.Value != "${Dashboard}" {
+				t.Errorf("output DashboardName = %+v, want the dashboard's name", o)
+			}
 		})
 	}
 }
