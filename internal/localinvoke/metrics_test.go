@@ -4,9 +4,33 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"sessionwatch/internal/emftest"
+	"sessionwatch/internal/localinvoke"
 )
+
+// settledOutput returns the output of the emulator and the function once
+// it holds the lines of the given number of invocations (their END lines)
+// and EMF documents, or after 10 s: the emulator relays what the function
+// writes as it comes, and may answer an invoke before the function's last
+// lines reach the output.
+func settledOutput(f *localinvoke.Function, invocations, docs int) string {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out := f.Output()
+		emf := 0
+		for line := range strings.Lines(out) {
+			if emftest.IsEMF(line) {
+				emf++
+			}
+		}
+		if (strings.Count(out, "END RequestId:") >= invocations && emf >= docs) || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
 
 // invocationLogs splits the output of the emulator and the function into
 // the function's lines of each invocation: the JSON objects written
