@@ -49,6 +49,9 @@ func listCmd(ctx context.Context, args []string, lookup handler.Lookup, stdout, 
 			rows = append(rows, r)
 		}
 	}
+	for _, u := range f.unreadable {
+		fmt.Fprintf(stderr, "sessionwatch: unreadable item: %s\n", u.Error)
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -95,8 +98,5 @@ func listCmd(ctx context.Context, args []string, lookup handler.Lookup, stdout, 
 	}
 	fmt.Fprintf(stdout, "%d session(s) %s; %d event(s) pending; costs estimated at $%g a DPU-hour as of %s\n",
 		len(rows), what, f.pending, t.config.DPUHourUSD, now.Format("2006-01-02 15:04Z"))
-	for _, u := range f.unreadable {
-		fmt.Fprintf(stderr, "sessionwatch: unreadable item: %s\n", u.Error)
-	}
 	return nil
 }

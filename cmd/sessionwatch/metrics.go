@@ -31,6 +31,12 @@ const (
 // lookback is how far back status looks for the last scheduled run.
 const lookback = 24 * time.Hour
 
+// cloudWatchOptions configure the CLI's CloudWatch client: none but in
+// tests, where moto, which speaks only the awsQuery protocol to CloudWatch
+// clients, stands in for the service (the SDK speaks Smithy RPC v2 CBOR to
+// it by default).
+var cloudWatchOptions []func(*cloudwatch.Options)
+
 // cloudWatch is the part of *cloudwatch.Client the CLI uses.
 type cloudWatch interface {
 	GetMetricData(context.Context, *cloudwatch.GetMetricDataInput, ...func(*cloudwatch.Options)) (*cloudwatch.GetMetricDataOutput, error)

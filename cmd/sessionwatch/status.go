@@ -8,7 +8,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
@@ -136,7 +135,7 @@ func statusCmd(ctx context.Context, args []string, lookup handler.Lookup, stdout
 	case rep.Function == "":
 		rep.Unknown = append(rep.Unknown, "the last scheduled run: no function name (give --function or --stack)")
 	default:
-		run, err := readLastRun(ctx, cloudwatch.NewFromConfig(t.aws), rep.Namespace, rep.Function, now)
+		run, err := readLastRun(ctx, cloudwatch.NewFromConfig(t.aws, cloudWatchOptions...), rep.Namespace, rep.Function, now)
 		switch {
 		case err != nil:
 			rep.Unknown = append(rep.Unknown, fmt.Sprintf("the last scheduled run: %v", err))
@@ -218,34 +217,35 @@ func runProblems(run *lastRun, now time.Time, scheduleMinutes int) []string {
 }
 
 func printReport(w io.Writer, rep *report, t *target) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "Installation")
-	if rep.Stack != "" {
-		fmt.Fprintf(tw, "  stack\t%s (%s)\n", rep.Stack, t.stack.status)
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(w, "  %-19s%s\n", label, fmt.Sprintf(format, args...))
 	}
-	fmt.Fprintf(tw, "  table\t%s\n", rep.Table)
-	fmt.Fprintf(tw, "  function\t%s\n", orUnknown(rep.Function))
-	fmt.Fprintf(tw, "  metrics namespace\t%s\n", rep.Namespace)
+	fmt.Fprintln(w, "Installation")
+	if rep.Stack != "" {
+		line("stack", "%s (%s)", rep.Stack, t.stack.status)
+	}
+	line("table", "%s", rep.Table)
+	line("function", "%s", orUnknown(rep.Function))
+	line("metrics namespace", "%s", rep.Namespace)
 	schedule := "every " + duration(time.Duration(rep.ScheduleMinutes)*time.Minute)
 	if rep.ScheduleAssumed {
 		schedule += " (assumed: give --schedule-minutes or --stack)"
 	}
-	fmt.Fprintf(tw, "  schedule\t%s\n", schedule)
+	line("schedule", "%s", schedule)
 
-	fmt.Fprintln(tw, "\t")
-	fmt.Fprintln(tw, "Table")
+	fmt.Fprintln(w, "\nTable")
 	if h := rep.Fleet; h == nil {
 		for _, what := range []string{"sessions tracked", "events pending", "estimated spend", "latest change"} {
-			fmt.Fprintf(tw, "  %s\tunknown\n", what)
+			line(what, "unknown")
 		}
 	} else {
-		fmt.Fprintf(tw, "  sessions tracked\t%d%s\n", h.Tracked, byStatus(h.ByStatus))
-		fmt.Fprintf(tw, "  events pending\t%d\n", h.Pending)
+		line("sessions tracked", "%d%s", h.Tracked, byStatus(h.ByStatus))
+		line("events pending", "%d", h.Pending)
 		spend := fmt.Sprintf("$%.2f an hour (%g DPU READY × $%g a DPU-hour)", h.USDPerHour, h.ReadyDPU, h.DPUHourUSD)
 		if h.ReadyUnpriced > 0 {
 			spend += fmt.Sprintf(", and %d READY session(s) of unknown capacity", h.ReadyUnpriced)
 		}
-		fmt.Fprintf(tw, "  estimated spend\t%s\n", spend)
+		line("estimated spend", "%s", spend)
 		latest := "none"
 		if c := h.LatestChange; c != nil {
 			what := c.Status
@@ -254,25 +254,21 @@ func printReport(w io.Writer, rep *report, t *target) error {
 			}
 			latest = fmt.Sprintf("%s (%s ago): %s %s", c.At.Format("2006-01-02 15:04Z"), duration(rep.At.Sub(c.At)), c.SessionID, what)
 		}
-		fmt.Fprintf(tw, "  latest change\t%s\n", latest)
+		line("latest change", "%s", latest)
 	}
 
-	fmt.Fprintln(tw, "\t")
-	fmt.Fprintln(tw, "Last scheduled run (CloudWatch metrics)")
+	fmt.Fprintln(w, "\nLast scheduled run (CloudWatch metrics)")
 	switch run := rep.LastRun; {
 	case run != nil:
-		fmt.Fprintf(tw, "  completed\tin the minute from %s (%s ago)\n", run.At.Format("2006-01-02 15:04Z"), duration(rep.At.Sub(run.At)))
-		fmt.Fprintf(tw, "  reported\t%s\n", figures(run.Values, "Watched", "Polled", "Changed", "Published", "Pending", "Conflicts", "NotFound", "Skipped", "Errors", "Alerts", "IdleUnchecked"))
-		fmt.Fprintf(tw, "  fleet\t%s\n", figures(run.Values, "SessionsProvisioning", "SessionsReady", "SessionsStopping", "ReadyDpu", "EstimatedUsdPerHour"))
-		fmt.Fprintf(tw, "  duration\t%s\n", figures(run.Values, "DurationMs"))
+		line("completed", "in the minute from %s (%s ago)", run.At.Format("2006-01-02 15:04Z"), duration(rep.At.Sub(run.At)))
+		line("reported", "%s", figures(run.Values, "Watched", "Polled", "Changed", "Published", "Alerts", "DurationMs"))
+		line("problems", "%s", figures(run.Values, "Pending", "Errors", "Skipped", "Conflicts", "NotFound", "IdleUnchecked"))
+		line("fleet", "%s", figures(run.Values, "SessionsProvisioning", "SessionsReady", "SessionsStopping", "ReadyDpu", "EstimatedUsdPerHour"))
 	case rep.Function != "" && !hasPrefix(rep.Unknown, "the last scheduled run"):
-		fmt.Fprintf(tw, "  completed\tnone in the last %s\n", duration(lookback))
+		line("completed", "none in the last %s", duration(lookback))
 	default:
-		fmt.Fprintln(tw, "  completed\tunknown")
-		fmt.Fprintln(tw, "  reported\tunknown")
-	}
-	if err := tw.Flush(); err != nil {
-		return err
+		line("completed", "unknown")
+		line("reported", "unknown")
 	}
 
 	fmt.Fprintln(w)
