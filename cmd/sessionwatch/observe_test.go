@@ -1,10 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -185,10 +188,12 @@ func putHealthy(t testing.TB, cw *cloudwatch.Client, fn string) {
 	putRun(t, cw, "sessionwatch", fn, "cloudtrail", at(2*time.Minute), map[string]float64{"DurationMs": 35, "Errors": 1})
 }
 
-// normalize puts placeholders for the names moto generates.
+// normalize puts placeholders for the names moto generates, the longest
+// first (a stack's table is named after the stack).
 func normalize(s string, names map[string]string) string {
-	for name, placeholder := range names {
-		s = strings.ReplaceAll(s, name, placeholder)
+	keys := slices.SortedFunc(maps.Keys(names), func(a, b string) int { return cmp.Compare(len(b), len(a)) })
+	for _, name := range keys {
+		s = strings.ReplaceAll(s, name, names[name])
 	}
 	return s
 }
