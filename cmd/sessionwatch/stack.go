@@ -149,6 +149,10 @@ func rateMinutes(expr string) int {
 	return n
 }
 
+// newDynamoDB builds the DynamoDB client of list and status; benchmarks
+// put an in-process stand-in in its place.
+var newDynamoDB = func(cfg aws.Config) state.DynamoDB { return dynamodb.NewFromConfig(cfg) }
+
 // target is the installation a command looks at.
 type target struct {
 	aws     aws.Config
@@ -195,7 +199,7 @@ func (tf targetFlags) resolve(ctx context.Context, lookup handler.Lookup) (*targ
 		}
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	t.store = state.NewStore(dynamodb.NewFromConfig(awsCfg), t.config.Table)
+	t.store = state.NewStore(newDynamoDB(awsCfg), t.config.Table)
 	return t, nil
 }
 
