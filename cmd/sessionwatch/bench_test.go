@@ -102,15 +102,15 @@ func BenchmarkFleetInProcess(b *testing.B) {
 	b.Cleanup(func() { newDynamoDB = old })
 	env := lookupOf(map[string]string{"SNAPSHOT_TABLE": table})
 
-	var listTime, statusTime time.Duration
+	var listTime, statusTime, listCPU, statusCPU time.Duration
 	runs := 0
 	for b.Loop() {
-		t0 := time.Now()
+		t0, c0 := time.Now(), cpuTime()
 		var out strings.Builder
 		if err := run(b.Context(), []string{"list", "--segments", "1"}, env, &out, io.Discard); err != nil {
 			b.Fatalf("list: %v", err)
 		}
-		t1 := time.Now()
+		t1, c1 := time.Now(), cpuTime()
 		if n := strings.Count(out.String(), "\n"); n != *fleetSize+2 {
 			b.Fatalf("list printed %d lines, want %d", n, *fleetSize+2)
 		}
@@ -120,7 +120,9 @@ func BenchmarkFleetInProcess(b *testing.B) {
 			b.Fatalf("status: %v", err)
 		}
 		statusTime += time.Since(t1)
+		statusCPU += cpuTime() - c1
 		listTime += t1.Sub(t0)
+		listCPU += c1 - c0
 		runs++
 		if !strings.Contains(out.String(), fmt.Sprintf("sessions tracked   %d ", *fleetSize)) {
 			b.Fatalf("status does not count %d sessions:\n%s", *fleetSize, out.String())
@@ -128,8 +130,9 @@ func BenchmarkFleetInProcess(b *testing.B) {
 	}
 	b.ReportMetric(listTime.Seconds()/float64(runs), "list-s")
 	b.ReportMetric(statusTime.Seconds()/float64(runs), "status-s")
-	fmt.Printf("BenchmarkFleetInProcess: %d tracked sessions in internal/fakeaws: list %s, status %s (mean of %d)\n",
-		*fleetSize, (listTime / time.Duration(runs)).Round(time.Millisecond), (statusTime / time.Duration(runs)).Round(time.Millisecond), runs)
+	mean := func(d time.Duration) time.Duration { return (d / time.Duration(runs)).Round(time.Millisecond) }
+	fmt.Printf("BenchmarkFleetInProcess: %d tracked sessions in internal/fakeaws: list %s (%s of CPU), status %s (%s of CPU) (mean of %d)\n",
+		*fleetSize, mean(listTime), mean(listCPU), mean(statusTime), mean(statusCPU), runs)
 }
 
 func lookupOf(env map[string]string) func(string) (string, bool) {
