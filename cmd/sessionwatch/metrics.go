@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+
+	"sessionwatch/handler"
 )
 
 // metricNames are the metrics each run writes (README, Metrics), in the
@@ -22,7 +24,7 @@ var metricNames = []string{
 const (
 	dimFunction     = "FunctionName"
 	dimTrigger      = "Trigger"
-	triggerSchedule = "schedule"
+	triggerSchedule = handler.TriggerSchedule
 	// heartbeatMetric is the metric whose latest datapoint with
 	// Trigger=schedule is the last scheduled run.
 	heartbeatMetric = "DurationMs"

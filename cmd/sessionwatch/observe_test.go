@@ -20,6 +20,7 @@ import (
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
 
+	"sessionwatch/handler"
 	"sessionwatch/internal/awstest"
 	"sessionwatch/state"
 )
@@ -185,7 +186,7 @@ func putHealthy(t testing.TB, cw *cloudwatch.Client, fn string) {
 	t.Helper()
 	putRun(t, cw, "sessionwatch", fn, triggerSchedule, at(10*time.Minute), map[string]float64{"DurationMs": 380, "Errors": 1, "Skipped": 2})
 	putRun(t, cw, "sessionwatch", fn, triggerSchedule, at(5*time.Minute), quietRun())
-	putRun(t, cw, "sessionwatch", fn, "cloudtrail", at(2*time.Minute), map[string]float64{"DurationMs": 35, "Errors": 1})
+	putRun(t, cw, "sessionwatch", fn, handler.TriggerCloudTrail, at(2*time.Minute), map[string]float64{"DurationMs": 35, "Errors": 1})
 }
 
 // normalize puts placeholders for the names moto generates, the longest
@@ -263,7 +264,7 @@ func TestStatus(t *testing.T) {
 		run := quietRun()
 		run["Errors"], run["Skipped"], run["Pending"], run["Published"] = 2, 3, 2, 0
 		putRun(t, cw, "sessionwatch", fn, triggerSchedule, at(50*time.Minute), run)
-		putRun(t, cw, "sessionwatch", fn, "request", at(3*time.Minute), quietRun())
+		putRun(t, cw, "sessionwatch", fn, handler.TriggerRequest, at(3*time.Minute), quietRun())
 		out, errOut, code := runCLI(t, map[string]string{"SNAPSHOT_TABLE": table, "DPU_HOUR_USD": "0.5"}, "status", "--function", fn, "--schedule-minutes", "10")
 		if code != exitAttention || !strings.Contains(errOut, "5 thing(s) need attention") {
 			t.Errorf("exit %d, stderr %q; want %d and 5 things", code, errOut, exitAttention)
