@@ -5,6 +5,8 @@ import (
 	"context"
 	"flag"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -60,6 +62,18 @@ func motoCLI(t testing.TB) aws.Config {
 // CBOR, with 404).
 func motoCloudWatch(o *cloudwatch.Options) {
 	o.Protocol = awsquery.New(cwschemas.GraniteServiceVersion20100801)
+}
+
+// noGlue points the CLI's Glue client at a server that fails the test on
+// any request: list and status never call Glue.
+func noGlue(t *testing.T) {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("Glue was called: %s %s", r.Header.Get("X-Amz-Target"), r.URL)
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	t.Cleanup(srv.Close)
+	t.Setenv("AWS_ENDPOINT_URL_GLUE", srv.URL)
 }
 
 // golden compares got with testdata/name.golden, or rewrites the file
@@ -203,6 +217,7 @@ func normalize(s string, names map[string]string) string {
 // then the costly), with --all, and as JSON.
 func TestList(t *testing.T) {
 	cfg := motoCLI(t)
+	noGlue(t)
 	atTime(t, fixedNow)
 	db := dynamodb.NewFromConfig(cfg)
 	table := awstest.NewTable(t, cfg)
@@ -239,6 +254,7 @@ func TestList(t *testing.T) {
 // metrics cannot be found says "unknown" and exits 3.
 func TestStatus(t *testing.T) {
 	cfg := motoCLI(t)
+	noGlue(t)
 	atTime(t, fixedNow)
 	db := dynamodb.NewFromConfig(cfg)
 	cw := cloudwatch.NewFromConfig(cfg, motoCloudWatch)
