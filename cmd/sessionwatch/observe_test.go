@@ -278,7 +278,7 @@ func TestStatus(t *testing.T) {
 		seedTrouble(t, db, store)
 		fn := "sessionwatch-unhealthy"
 		run := quietRun()
-		run["Errors"], run["Skipped"], run["Pending"], run["Published"] = 2, 3, 2, 0
+		run["Errors"], run["Skipped"], run["Pending"], run["Published"], run["IdleUnchecked"] = 2, 3, 2, 0, 1
 		putRun(t, cw, "sessionwatch", fn, triggerSchedule, at(50*time.Minute), run)
 		putRun(t, cw, "sessionwatch", fn, handler.TriggerRequest, at(3*time.Minute), quietRun())
 		out, errOut, code := runCLI(t, map[string]string{"SNAPSHOT_TABLE": table, "DPU_HOUR_USD": "0.5"}, "status", "--function", fn, "--schedule-minutes", "10")

@@ -46,6 +46,8 @@ type report struct {
 	Healthy   bool      `json:"healthy"`
 	Attention []string  `json:"attention"`
 	Unknown   []string  `json:"unknown"`
+	// Notes are worth knowing but need no one's action on sessionwatch.
+	Notes []string `json:"notes"`
 	Stack     string    `json:"stack,omitempty"`
 	Table     string    `json:"table"`
 	Function  string    `json:"function"`
@@ -64,6 +66,9 @@ type report struct {
 type fleetHealth struct {
 	Tracked  int            `json:"tracked"`
 	ByStatus map[string]int `json:"byStatus"`
+	// Stuck counts the sessions PROVISIONING or STOPPING for more than
+	// STUCK_MINUTES.
+	Stuck int `json:"stuck"`
 	Pending  int            `json:"pending"`
 	// ReadyDPU is the DPU of the READY sessions whose capacity is known;
 	// ReadyUnpriced counts the others.
@@ -102,7 +107,7 @@ func statusCmd(ctx context.Context, args []string, lookup handler.Lookup, stdout
 		return err
 	}
 	now := clock().UTC()
-	rep := &report{At: now, Attention: []string{}, Unknown: []string{}, Table: t.config.Table, Function: *function, Namespace: t.namespace(), ScheduleMinutes: *schedule}
+	rep := &report{At: now, Attention: []string{}, Unknown: []string{}, Notes: []string{}, Table: t.config.Table, Function: *function, Namespace: t.namespace(), ScheduleMinutes: *schedule}
 	if t.stack != nil {
 		rep.Stack = t.stack.name
 		if rep.Function == "" {
@@ -125,6 +130,9 @@ func statusCmd(ctx context.Context, args []string, lookup handler.Lookup, stdout
 		if n := rep.Fleet.Pending; n > 0 {
 			rep.Attention = append(rep.Attention, fmt.Sprintf("%d event(s) pending: EventBridge has not accepted them yet and the next run retries; see the function's log for why", n))
 		}
+		if n := rep.Fleet.Stuck; n > 0 {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("%d session(s) stuck PROVISIONING or STOPPING for more than %d minutes: sessionwatch list shows them first", n, t.config.StuckMinutes))
+		}
 		if n := len(rep.Fleet.UnreadableKeys); n > 0 {
 			rep.Attention = append(rep.Attention, fmt.Sprintf("%d item(s) of the table cannot be read (%s): their sessions fail in every run", n, strings.Join(rep.Fleet.UnreadableKeys, ", ")))
 		}
@@ -144,6 +152,9 @@ func statusCmd(ctx context.Context, args []string, lookup handler.Lookup, stdout
 		default:
 			rep.LastRun = run
 			rep.Attention = append(rep.Attention, runProblems(run, now, rep.ScheduleMinutes)...)
+			if n := run.Values["IdleUnchecked"]; n > 0 {
+				rep.Notes = append(rep.Notes, fmt.Sprintf("the last scheduled run could not check %g session(s) for idleness (their tags deny glue:ListStatements to the function): no IDLE alert for them", n))
+			}
 		}
 	}
 	rep.Healthy = len(rep.Attention) == 0 && len(rep.Unknown) == 0
@@ -174,6 +185,9 @@ func health(f *fleet, price float64) *fleetHealth {
 			continue
 		}
 		h.Tracked++
+		if r.Stuck {
+			h.Stuck++
+		}
 		status := r.Status
 		if status == "" {
 			status = notPolled
@@ -277,6 +291,9 @@ func printReport(w io.Writer, rep *report, t *target) error {
 	}
 	for _, u := range rep.Unknown {
 		fmt.Fprintf(w, "? unknown: %s\n", u)
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintf(w, "- %s\n", n)
 	}
 	switch {
 	case len(rep.Attention) > 0:
