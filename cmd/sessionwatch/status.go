@@ -47,11 +47,11 @@ type report struct {
 	Attention []string  `json:"attention"`
 	Unknown   []string  `json:"unknown"`
 	// Notes are worth knowing but need no one's action on sessionwatch.
-	Notes []string `json:"notes"`
-	Stack     string    `json:"stack,omitempty"`
-	Table     string    `json:"table"`
-	Function  string    `json:"function"`
-	Namespace string    `json:"namespace"`
+	Notes     []string `json:"notes"`
+	Stack     string   `json:"stack,omitempty"`
+	Table     string   `json:"table"`
+	Function  string   `json:"function"`
+	Namespace string   `json:"namespace"`
 	// ScheduleMinutes is the schedule's period; ScheduleAssumed is set when
 	// neither the stack nor --schedule-minutes gave it.
 	ScheduleMinutes int  `json:"scheduleMinutes"`
@@ -68,8 +68,8 @@ type fleetHealth struct {
 	ByStatus map[string]int `json:"byStatus"`
 	// Stuck counts the sessions PROVISIONING or STOPPING for more than
 	// STUCK_MINUTES.
-	Stuck int `json:"stuck"`
-	Pending  int            `json:"pending"`
+	Stuck   int `json:"stuck"`
+	Pending int `json:"pending"`
 	// ReadyDPU is the DPU of the READY sessions whose capacity is known;
 	// ReadyUnpriced counts the others.
 	ReadyDPU       float64       `json:"readyDpu"`
