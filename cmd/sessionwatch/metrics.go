@@ -31,7 +31,10 @@ const (
 )
 
 // lookback is how far back status looks for the last scheduled run.
-const lookback = 24 * time.Hour
+const (
+	lookback     = 24 * time.Hour
+	lookbackText = "24 hours"
+)
 
 // cloudWatchOptions configure the CLI's CloudWatch client: none but in
 // tests, where moto, which speaks only the awsQuery protocol to CloudWatch

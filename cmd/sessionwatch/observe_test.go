@@ -302,6 +302,17 @@ func TestStatus(t *testing.T) {
 		}
 	})
 
+	t.Run("no scheduled run", func(t *testing.T) {
+		table := awstest.NewTable(t, cfg)
+		seedFleet(t, state.NewStore(db, table))
+		putRun(t, cw, "sessionwatch", "sessionwatch-requests-only", handler.TriggerRequest, at(time.Minute), quietRun())
+		out, _, code := runCLI(t, map[string]string{"SNAPSHOT_TABLE": table}, "status", "--function", "sessionwatch-requests-only")
+		want := "! no scheduled run in the last 24 hours (metrics of sessionwatch-requests-only in namespace sessionwatch): is the schedule enabled, the function deployed?"
+		if code != exitAttention || !strings.Contains(out, want) || !strings.Contains(out, "  completed          none in the last 24 hours\n") {
+			t.Errorf("exit %d, %q; want %d and %q", code, out, exitAttention, want)
+		}
+	})
+
 	t.Run("json", func(t *testing.T) {
 		table := awstest.NewTable(t, cfg)
 		seedFleet(t, state.NewStore(db, table))

@@ -148,7 +148,7 @@ func statusCmd(ctx context.Context, args []string, lookup handler.Lookup, stdout
 		case err != nil:
 			rep.Unknown = append(rep.Unknown, fmt.Sprintf("the last scheduled run: %v", err))
 		case run == nil:
-			rep.Attention = append(rep.Attention, fmt.Sprintf("no scheduled run in the last %s (metrics of %s in namespace %s): is the schedule enabled, the function deployed?", duration(lookback), rep.Function, rep.Namespace))
+			rep.Attention = append(rep.Attention, fmt.Sprintf("no scheduled run in the last %s (metrics of %s in namespace %s): is the schedule enabled, the function deployed?", lookbackText, rep.Function, rep.Namespace))
 		default:
 			rep.LastRun = run
 			rep.Attention = append(rep.Attention, runProblems(run, now, rep.ScheduleMinutes)...)
@@ -279,7 +279,7 @@ func printReport(w io.Writer, rep *report, t *target) error {
 		line("problems", "%s", figures(run.Values, "Pending", "Errors", "Skipped", "Conflicts", "NotFound", "IdleUnchecked"))
 		line("fleet", "%s", figures(run.Values, "SessionsProvisioning", "SessionsReady", "SessionsStopping", "ReadyDpu", "EstimatedUsdPerHour"))
 	case rep.Function != "" && !hasPrefix(rep.Unknown, "the last scheduled run"):
-		line("completed", "none in the last %s", duration(lookback))
+		line("completed", "none in the last %s", lookbackText)
 	default:
 		line("completed", "unknown")
 		line("reported", "unknown")
