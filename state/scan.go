@@ -30,8 +30,8 @@ const DefaultSegments = 8
 // (DefaultSegments when segments < 1) and calls visit for every snapshot,
 // outbox event and unreadable item, one call at a time, in no particular
 // order. The run item and the first version's registry item are left out.
-// It reads only (eventually consistent, as a scan is by default): for a
-// person's view of the fleet, not for a run's decisions. It stops at the
+// It reads only, consistently (an id tracked a moment ago is there): for
+// a person's view of the fleet, not for a run's decisions. It stops at the
 // first failed page, or when visit returns an error.
 func (s *Store) Scan(ctx context.Context, segments int, visit func(Scanned) error) error {
 	if segments < 1 {
@@ -41,7 +41,7 @@ func (s *Store) Scan(ctx context.Context, segments int, visit func(Scanned) erro
 	g, ctx := errgroup.WithContext(ctx)
 	for seg := range segments {
 		g.Go(func() error {
-			in := &dynamodb.ScanInput{TableName: &s.table}
+			in := &dynamodb.ScanInput{TableName: &s.table, ConsistentRead: aws.Bool(true)}
 			if segments > 1 {
 				in.Segment, in.TotalSegments = aws.Int32(int32(seg)), aws.Int32(int32(segments))
 			}

@@ -39,7 +39,7 @@ func listCmd(ctx context.Context, args []string, lookup handler.Lookup, stdout, 
 		return err
 	}
 	now := clock().UTC()
-	f, err := readFleet(ctx, t.store, t.segment, now, t.config.DPUHourUSD, time.Duration(t.config.StuckMinutes)*time.Minute)
+	f, err := readFleet(ctx, t.store, t.segments, now, t.config.DPUHourUSD, time.Duration(t.config.StuckMinutes)*time.Minute)
 	if err != nil {
 		return err
 	}

@@ -155,12 +155,12 @@ var newDynamoDB = func(cfg aws.Config) state.DynamoDB { return dynamodb.NewFromC
 
 // target is the installation a command looks at.
 type target struct {
-	aws     aws.Config
-	lookup  handler.Lookup // the environment, with the stack's values over it
-	stack   *stack         // nil without --stack
-	config  handler.Config
-	store   *state.Store
-	segment int
+	aws      aws.Config
+	lookup   handler.Lookup // the environment, with the stack's values over it
+	stack    *stack         // nil without --stack
+	config   handler.Config
+	store    *state.Store
+	segments int
 }
 
 // targetFlags are the flags every command reading the table takes.
@@ -185,7 +185,7 @@ func (tf targetFlags) resolve(ctx context.Context, lookup handler.Lookup) (*targ
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	t := &target{aws: awsCfg, lookup: lookup, segment: *tf.segments}
+	t := &target{aws: awsCfg, lookup: lookup, segments: *tf.segments}
 	if *tf.stack != "" {
 		t.stack, err = describeStack(ctx, cloudformation.NewFromConfig(awsCfg), *tf.stack)
 		if err != nil {

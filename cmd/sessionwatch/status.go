@@ -122,7 +122,7 @@ func statusCmd(ctx context.Context, args []string, lookup handler.Lookup, stdout
 	}
 
 	// The table.
-	f, err := readFleet(ctx, t.store, t.segment, now, t.config.DPUHourUSD, time.Duration(t.config.StuckMinutes)*time.Minute)
+	f, err := readFleet(ctx, t.store, t.segments, now, t.config.DPUHourUSD, time.Duration(t.config.StuckMinutes)*time.Minute)
 	if err != nil {
 		rep.Unknown = append(rep.Unknown, fmt.Sprintf("the table: %v", err))
 	} else {
