@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -244,9 +245,9 @@ func TestAlarmPeriodsFollowSchedule(t *testing.T) {
 		errEvals int
 	}{
 		{nil, "rate(5 minutes)", 300, 6},
-		{map[string]any{"ScheduleMinutes": float64(60)}, "rate(60 minutes)", 3600, 1},
-		{map[string]any{"ScheduleMinutes": float64(1)}, "rate(1 minute)", 60, 30},
-		{map[string]any{"ScheduleMinutes": float64(15), "ScheduleExpression": "cron(0/15 * * * ? *)"}, "cron(0/15 * * * ? *)", 900, 2},
+		{map[string]any{"ScheduleMinutes": "60"}, "rate(60 minutes)", 3600, 1},
+		{map[string]any{"ScheduleMinutes": "1"}, "rate(1 minute)", 60, 30},
+		{map[string]any{"ScheduleMinutes": "15", "ScheduleExpression": "cron(0/15 * * * ? *)"}, "cron(0/15 * * * ? *)", 900, 2},
 	}
 	for _, c := range cases {
 		t.Run(c.schedule, func(t *testing.T) {
@@ -281,7 +282,10 @@ func TestAlarmPeriodsFollowSchedule(t *testing.T) {
 	raw := deploy(t, nil).Raw
 	rows := asMap(asMap(raw["Mappings"])["Schedule"])
 	for _, v := range asSlice(asMap(asMap(raw["Parameters"])["ScheduleMinutes"])["AllowedValues"]) {
-		n := int(v.(float64))
+		n, err := strconv.Atoi(v.(string))
+		if err != nil {
+			t.Fatalf("ScheduleMinutes allows %q: %v", v, err)
+		}
 		row := asMap(rows[fmt.Sprint(n)])
 		if row == nil {
 			t.Errorf("ScheduleMinutes %d has no row in the Schedule mapping", n)
