@@ -26,8 +26,8 @@ import (
 	"sessionwatch/internal/awstest"
 )
 
-// plantedSecret is in the DefaultArguments of every CreateSession record
-// under testdata, in its request parameters and in its response elements.
+// plantedSecret is put into the DefaultArguments of a CreateSession
+// record, in its request parameters and in its response elements.
 const plantedSecret = "PLANTED-SECRET-7f3a"
 
 // cloudTrailRules are the rules TrackFromCloudTrail adds, by logical id,
@@ -37,8 +37,7 @@ var cloudTrailRules = map[string]string{
 	"CloudTrailStopDeleteRule": "CloudTrailStopDeletePermission",
 }
 
-// record is one CloudTrail record as EventBridge delivers it, read from
-// a file.
+// record is one CloudTrail record as EventBridge delivers it.
 type record struct {
 	name string
 	raw  []byte
@@ -49,11 +48,43 @@ type record struct {
 	reduced string
 }
 
-// records returns the CloudTrail records the rules are tested with: a
-// create, a stop and a delete (matched), a failed create, a RunStatement
-// and a create of an id holding a double quote (matched by no rule).
+// records returns the CloudTrail records the rules are tested with: the
+// sample records under events/ (a create, a stop and a delete, matched; a
+// failed create, not matched), and, made from the sample create, a create
+// whose DefaultArguments hold plantedSecret (matched), a RunStatement and
+// a create of an id holding a double quote (not matched).
 func records(tb testing.TB) []record {
 	tb.Helper()
+	read := func(name string) map[string]any { return readJSON(tb, filepath.Join("../../events", name)) }
+	create := func(change func(d map[string]any)) map[string]any {
+		m := read("cloudtrail-create-session.json")
+		change(asMap(m["detail"]))
+		return m
+	}
+	samples := []struct {
+		name      string
+		m         map[string]any
+		matchedBy string
+	}{
+		{"cloudtrail-create-session.json", read("cloudtrail-create-session.json"), "CloudTrailCreateRule"},
+		{"cloudtrail-stop-session.json", read("cloudtrail-stop-session.json"), "CloudTrailStopDeleteRule"},
+		{"cloudtrail-delete-session.json", read("cloudtrail-delete-session.json"), "CloudTrailStopDeleteRule"},
+		{"cloudtrail-create-session-failed.json", read("cloudtrail-create-session-failed.json"), ""},
+		{"create with a secret", create(func(d map[string]any) {
+			for _, args := range []any{asMap(d["requestParameters"])["defaultArguments"], asMap(asMap(d["responseElements"])["session"])["defaultArguments"]} {
+				asMap(args)["--conf"] = "spark.hadoop.fs.s3a.secret.key=" + plantedSecret
+			}
+		}), "CloudTrailCreateRule"},
+		{"RunStatement", create(func(d map[string]any) {
+			d["eventName"] = "RunStatement"
+			d["requestParameters"] = map[string]any{"sessionId": "data-eng-notebook-7", "code": "print(1)"}
+			d["responseElements"] = map[string]any{"id": 1}
+		}), ""},
+		{"create of an id with a double quote", create(func(d map[string]any) {
+			asMap(d["requestParameters"])["id"] = `nb-"7"`
+			asMap(asMap(d["responseElements"])["session"])["id"] = `nb-"7"`
+		}), ""},
+	}
 	envelope := func(r map[string]any) string {
 		b, _ := json.Marshal(map[string]any{
 			"version": r["version"], "id": r["id"], "detail-type": r["detail-type"], "source": r["source"],
@@ -61,18 +92,10 @@ func records(tb testing.TB) []record {
 		})
 		return string(b[:len(b)-1]) // without its closing brace
 	}
-	out := []record{
-		{name: "cloudtrail-create.json", matchedBy: "CloudTrailCreateRule"},
-		{name: "cloudtrail-stop.json", matchedBy: "CloudTrailStopDeleteRule"},
-		{name: "cloudtrail-delete.json", matchedBy: "CloudTrailStopDeleteRule"},
-		{name: "cloudtrail-create-failed.json"},
-		{name: "cloudtrail-run-statement.json"},
-		{name: "cloudtrail-create-quote-id.json"},
-	}
-	for i := range out {
-		r := &out[i]
-		path := filepath.Join("testdata", r.name)
-		m := readJSON(tb, path)
+	var out []record
+	for _, sm := range samples {
+		r := record{name: sm.name, matchedBy: sm.matchedBy}
+		m := sm.m
 		r.raw, _ = json.Marshal(m)
 		d := asMap(m["detail"])
 		switch r.matchedBy {
@@ -84,9 +107,10 @@ func records(tb testing.TB) []record {
 			r.reduced = fmt.Sprintf(`%s,"detail":{"eventSource":%q,"eventName":%q,"requestParameters":{"id":%q}}}`,
 				envelope(m), d["eventSource"], d["eventName"], asMap(d["requestParameters"])["id"])
 		}
-		if strings.Contains(r.name, "create") && !bytes.Contains(r.raw, []byte(plantedSecret)) {
-			tb.Fatalf("%s holds no planted secret", path)
-		}
+		out = append(out, r)
+	}
+	if !bytes.Contains(out[4].raw, []byte(plantedSecret)) {
+		tb.Fatal("no planted secret")
 	}
 	return out
 }
