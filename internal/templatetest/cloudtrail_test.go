@@ -12,7 +12,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -432,4 +434,33 @@ func awsTransform(event []byte, paths map[string]string, template string) (strin
 		}
 	}
 	return out.String(), nil
+}
+
+// TestReadmeCloudTrailExample holds the README's example of what the
+// function receives to what the CreateSession rule's transformer makes of
+// the sample record.
+func TestReadmeCloudTrailExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for _, b := range regexp.MustCompile("(?s)```json\n(.*?)```").FindAllSubmatch(readme, -1) {
+		var ev struct {
+			Source string `json:"source"`
+		}
+		if json.Unmarshal(b[1], &ev) == nil && ev.Source == "aws.glue" {
+			found = append(found, string(b[1]))
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d CloudTrail examples in README.md, want 1", len(found))
+	}
+	create := records(t)[0]
+	if create.name != "cloudtrail-create-session.json" {
+		t.Fatalf("records(t)[0] is %s", create.name)
+	}
+	if got, want := canonical(t, []byte(found[0])), canonical(t, []byte(create.reduced)); got != want {
+		t.Errorf("README.md shows\n %s\nthe rule hands on\n %s", got, want)
+	}
 }
