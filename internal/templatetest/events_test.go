@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -54,6 +55,19 @@ func TestInvocationPayloads(t *testing.T) {
 				t.Error("not a dry run")
 			}
 		},
+		"cloudtrail-create-session.json": cloudTrailCall(handler.CloudTrailCall{
+			EventName: handler.CallCreateSession, SessionID: "data-eng-notebook-7",
+			CreatedBy: "arn:aws:sts::123456789012:assumed-role/DataEngineer/alice",
+		}),
+		"cloudtrail-stop-session.json": cloudTrailCall(handler.CloudTrailCall{
+			EventName: handler.CallStopSession, SessionID: "data-eng-notebook-7",
+		}),
+		"cloudtrail-delete-session.json": cloudTrailCall(handler.CloudTrailCall{
+			EventName: handler.CallDeleteSession, SessionID: "data-eng-notebook-7",
+		}),
+		"cloudtrail-create-session-failed.json": cloudTrailCall(handler.CloudTrailCall{
+			EventName: handler.CallCreateSession, Failed: true, ErrorCode: "AccessDeniedException",
+		}),
 	}
 	seen := map[string]bool{}
 	for _, path := range paths {
@@ -118,6 +132,24 @@ func TestInvocationPayloads(t *testing.T) {
 				t.Errorf("detail %v", d)
 			}
 		})
+	}
+}
+
+// cloudTrailCall expects a CloudTrail record of the call want, and
+// nothing of a poll request.
+func cloudTrailCall(want handler.CloudTrailCall) func(*testing.T, handler.Request) {
+	return func(t *testing.T, r handler.Request) {
+		t.Helper()
+		if r.CloudTrail == nil || *r.CloudTrail != want {
+			t.Errorf("got call %+v, want %+v", r.CloudTrail, want)
+		}
+		if r.Trigger() != handler.TriggerCloudTrail {
+			t.Errorf("trigger %q, want %q", r.Trigger(), handler.TriggerCloudTrail)
+		}
+		r.CloudTrail = nil
+		if !reflect.DeepEqual(r, handler.Request{}) {
+			t.Errorf("got %+v beside the call, want nothing", r)
+		}
 	}
 }
 
