@@ -58,6 +58,10 @@ type Snapshot struct {
 	// RUNNING_LONG:<hours>, IDLE:<start of the idle spell>, COST:<usd>), so
 	// that each fires once.
 	Fired []string `dynamodbav:"Fired,stringset,omitempty"`
+	// CreatedBy is the ARN of the principal that created the session, from
+	// its CloudTrail CreateSession record; empty when sessionwatch never
+	// saw that record (and in snapshots older than it).
+	CreatedBy string `dynamodbav:"CreatedBy,omitempty"`
 }
 
 // Event is one event as it goes to EventBridge, kept in the outbox until

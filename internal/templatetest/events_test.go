@@ -348,7 +348,9 @@ func readJSON(tb testing.TB, path string) map[string]any {
 // JSON.
 func reproduce(t *testing.T, detailType string, d handler.Detail) string {
 	t.Helper()
-	prev := &state.Snapshot{SessionID: d.SessionID, Status: deref(d.PreviousStatus), Sequence: max(d.Sequence-1, 1)}
+	// The snapshot keeps the creator, from the session's CreateSession
+	// record an earlier run saw.
+	prev := &state.Snapshot{SessionID: d.SessionID, Status: deref(d.PreviousStatus), Sequence: max(d.Sequence-1, 1), CreatedBy: deref(d.CreatedBy)}
 	prev.SetError(deref(d.PreviousErrorMessage))
 	if d.PreviousObservedAt != nil {
 		prev.ObservedAt = *d.PreviousObservedAt
