@@ -15,6 +15,7 @@ import (
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 
 	"sessionwatch/handler"
+	"sessionwatch/internal/glueemu"
 	"sessionwatch/state"
 )
 
@@ -589,4 +590,30 @@ func TestCloudTrailMigratesFirst(t *testing.T) {
 
 func equalRun(a, b state.Run) bool {
 	return a.Layout == b.Layout && a.Cursor == b.Cursor && slices.Equal(a.Behind, b.Behind)
+}
+
+// TestCloudTrailOnTheWire: over moto and the Glue emulator, through
+// Invoke as Lambda calls it: the reduced record (as the template's rule
+// hands it over) announces the session at once, scheduled runs follow it
+// to STOPPED, and every event a rule delivers carries its creator.
+func TestCloudTrailOnTheWire(t *testing.T) {
+	tb := newTestbed(t, onMoto(), glueEmulator(), clockStep(time.Minute))
+	tb.emu.Put(emuSession(sampleID, "PROVISIONING"))
+	res := tb.mustInvoke(t, reduced(t, "cloudtrail-create-session"))
+	if res.Polled != 1 || res.Published != 1 {
+		t.Errorf("result %+v, want the session polled and announced", res)
+	}
+	for _, status := range []string{"READY", "STOPPED"} {
+		tb.emu.Update(sampleID, func(s *glueemu.Session) { s.Status = status })
+		tb.mustInvoke(t, "")
+	}
+	evs := tb.received(t)
+	wantEvents(t, evs,
+		sampleID+"#1 Glue Session State Change null->PROVISIONING",
+		sampleID+"#2 Glue Session State Change PROVISIONING->READY",
+		sampleID+"#3 Glue Session State Change READY->STOPPED")
+	wantCreatedBy(t, evs, alice, alice, alice)
+	if got := tb.registry(t); len(got) != 0 {
+		t.Errorf("registry %q, want it empty once the session stopped", got)
+	}
 }
