@@ -399,13 +399,21 @@ func BenchmarkCloudTrail(b *testing.B) {
 		fmt.Printf("%s: calls per record: %s\n", b.Name(), strings.Join(parts, ", "))
 	}
 
+	// The deployment the warm runs use. Its first run also migrates the
+	// new table once, which a cold start in AWS does not do again.
+	f := start(b, opts)
+	invokeOK(b, f, []byte(`{}`))
+	ctPublished(b, f)
+
 	b.Run("one record cold", func(b *testing.B) {
 		var calls map[string]int
 		var spent time.Duration
 		n := 0
 		for b.Loop() {
 			b.StopTimer()
+			// A new execution environment on the migrated table.
 			o := opts
+			o.Env = map[string]string{"SNAPSHOT_TABLE": f.Table}
 			f := start(b, o)
 			id := fmt.Sprintf("cold-%d", n)
 			f.Glue.Put(glueemu.Session{ID: id, Status: "PROVISIONING", CreatedOn: aws.Time(time.Now())})
@@ -426,10 +434,6 @@ func BenchmarkCloudTrail(b *testing.B) {
 		report(b, calls, 1)
 	})
 
-	f := start(b, opts)
-	invokeOK(b, f, []byte(`{}`)) // the cold start
-	ctPublished(b, f)
-
 	b.Run("one record warm", func(b *testing.B) {
 		calls := map[string]int{}
 		n := 0
@@ -447,6 +451,7 @@ func BenchmarkCloudTrail(b *testing.B) {
 			n++
 			b.StartTimer()
 		}
+		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(n), "ms/record")
 		report(b, calls, n)
 		ctPublished(b, f)
 	})
