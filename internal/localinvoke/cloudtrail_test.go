@@ -322,11 +322,13 @@ func TestCloudTrailUnderRIE(t *testing.T) {
 	})
 }
 
-// callCounter forwards to moto and counts the calls by X-Amz-Target.
+// callCounter forwards to moto and counts the calls by X-Amz-Target, and
+// the time moto took to answer them.
 type callCounter struct {
-	proxy *httputil.ReverseProxy
-	mu    sync.Mutex
-	calls map[string]int
+	proxy  *httputil.ReverseProxy
+	mu     sync.Mutex
+	calls  map[string]int
+	inMoto time.Duration
 }
 
 func newCallCounter(tb testing.TB, moto string) (*callCounter, string) {
@@ -344,19 +346,23 @@ func newCallCounter(tb testing.TB, moto string) (*callCounter, string) {
 }
 
 func (c *callCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	began := time.Now()
+	c.proxy.ServeHTTP(w, r)
 	c.mu.Lock()
 	c.calls[r.Header.Get("X-Amz-Target")]++
+	c.inMoto += time.Since(began)
 	c.mu.Unlock()
-	c.proxy.ServeHTTP(w, r)
 }
 
 // take returns the function's calls to DynamoDB and EventBridge counted
 // since the last take, and the Glue emulator's, by service and operation,
-// and clears both.
-func (c *callCounter) take(g *glueemu.Emulator) map[string]int {
+// with the time moto spent answering, and clears them.
+func (c *callCounter) take(g *glueemu.Emulator) (map[string]int, time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := map[string]int{}
+	inMoto := c.inMoto
+	c.inMoto = 0
 	services := map[string]string{"DynamoDB_20120810": "DynamoDB", "AWSEvents": "EventBridge"}
 	for k, n := range c.calls {
 		if service, op, ok := strings.Cut(k, "."); ok && services[service] != "" {
@@ -368,7 +374,7 @@ func (c *callCounter) take(g *glueemu.Emulator) map[string]int {
 	}
 	clear(c.calls)
 	g.ResetCalls()
-	return out
+	return out, inMoto
 }
 
 // BenchmarkCloudTrail measures what the Runtime Interface Emulator can of
@@ -386,7 +392,8 @@ func BenchmarkCloudTrail(b *testing.B) {
 	rules := newCloudTrailRules(b, opts.MotoEndpoint)
 	reduced := rules.reduce(b, sampleRecord(b, "cloudtrail-create-session.json", "bench-id", "", time.Now()))
 	record := func(id string) []byte { return bytes.ReplaceAll(reduced, []byte(`"bench-id"`), []byte(`"`+id+`"`)) }
-	report := func(b *testing.B, calls map[string]int, n int) {
+	report := func(b *testing.B, calls map[string]int, inMoto time.Duration, n int) {
+		b.ReportMetric(float64(inMoto.Milliseconds())/float64(n), "ms-in-moto/record")
 		total := 0
 		for _, op := range slices.Sorted(maps.Keys(calls)) {
 			total += calls[op]
@@ -406,8 +413,8 @@ func BenchmarkCloudTrail(b *testing.B) {
 	ctPublished(b, f)
 
 	b.Run("one record cold", func(b *testing.B) {
-		var calls map[string]int
-		var spent time.Duration
+		calls := map[string]int{}
+		var spent, inMoto time.Duration
 		n := 0
 		for b.Loop() {
 			b.StopTimer()
@@ -423,7 +430,11 @@ func BenchmarkCloudTrail(b *testing.B) {
 			invokeOK(b, f, record(id))
 			spent += time.Since(began)
 			b.StopTimer()
-			calls = counter.take(f.Glue)
+			got, moto := counter.take(f.Glue)
+			for op, c := range got {
+				calls[op] += c
+			}
+			inMoto += moto
 			if err := f.Close(); err != nil {
 				b.Fatal(err)
 			}
@@ -431,11 +442,12 @@ func BenchmarkCloudTrail(b *testing.B) {
 			b.StartTimer()
 		}
 		b.ReportMetric(float64(spent.Milliseconds())/float64(n), "ms/record")
-		report(b, calls, 1)
+		report(b, calls, inMoto, n)
 	})
 
 	b.Run("one record warm", func(b *testing.B) {
 		calls := map[string]int{}
+		var inMoto time.Duration
 		n := 0
 		for b.Loop() {
 			b.StopTimer()
@@ -445,14 +457,16 @@ func BenchmarkCloudTrail(b *testing.B) {
 			b.StartTimer()
 			invokeOK(b, f, record(id))
 			b.StopTimer()
-			for op, c := range counter.take(f.Glue) {
+			got, moto := counter.take(f.Glue)
+			for op, c := range got {
 				calls[op] += c
 			}
+			inMoto += moto
 			n++
 			b.StartTimer()
 		}
 		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(n), "ms/record")
-		report(b, calls, n)
+		report(b, calls, inMoto, n)
 		ctPublished(b, f)
 	})
 
@@ -474,7 +488,7 @@ func BenchmarkCloudTrail(b *testing.B) {
 			}
 			last = time.Since(began)
 			b.StopTimer()
-			calls := counter.take(f.Glue)
+			calls, inMoto := counter.take(f.Glue)
 			// Every one tracked and its first state published, none lost.
 			events := ctPublished(b, f)
 			announced := map[string]bool{}
@@ -490,7 +504,7 @@ func BenchmarkCloudTrail(b *testing.B) {
 			}
 			b.ReportMetric(last.Seconds(), "s/100-records")
 			b.ReportMetric(float64(last.Milliseconds())/burst, "ms/record")
-			report(b, calls, burst)
+			report(b, calls, inMoto, burst)
 			b.StartTimer()
 		}
 	})
