@@ -328,7 +328,7 @@ type callCounter struct {
 	proxy  *httputil.ReverseProxy
 	mu     sync.Mutex
 	calls  map[string]int
-	inMoto time.Duration
+	inMoto map[string]time.Duration
 }
 
 func newCallCounter(tb testing.TB, moto string) (*callCounter, string) {
@@ -339,7 +339,7 @@ func newCallCounter(tb testing.TB, moto string) (*callCounter, string) {
 	}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.ErrorLog = log.New(io.Discard, "", 0)
-	c := &callCounter{proxy: rp, calls: map[string]int{}}
+	c := &callCounter{proxy: rp, calls: map[string]int{}, inMoto: map[string]time.Duration{}}
 	srv := httptest.NewServer(c)
 	tb.Cleanup(srv.Close)
 	return c, srv.URL
@@ -350,29 +350,30 @@ func (c *callCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.proxy.ServeHTTP(w, r)
 	c.mu.Lock()
 	c.calls[r.Header.Get("X-Amz-Target")]++
-	c.inMoto += time.Since(began)
+	c.inMoto[r.Header.Get("X-Amz-Target")] += time.Since(began)
 	c.mu.Unlock()
 }
 
 // take returns the function's calls to DynamoDB and EventBridge counted
 // since the last take, and the Glue emulator's, by service and operation,
-// with the time moto spent answering, and clears them.
-func (c *callCounter) take(g *glueemu.Emulator) (map[string]int, time.Duration) {
+// with the time moto spent answering them, and clears them.
+func (c *callCounter) take(g *glueemu.Emulator) (map[string]int, map[string]time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := map[string]int{}
-	inMoto := c.inMoto
-	c.inMoto = 0
+	inMoto := map[string]time.Duration{}
 	services := map[string]string{"DynamoDB_20120810": "DynamoDB", "AWSEvents": "EventBridge"}
 	for k, n := range c.calls {
 		if service, op, ok := strings.Cut(k, "."); ok && services[service] != "" {
 			out[services[service]+"."+op] = n
+			inMoto[services[service]+"."+op] = c.inMoto[k]
 		}
 	}
 	for op, n := range g.Calls() {
 		out["Glue."+op] = n
 	}
 	clear(c.calls)
+	clear(c.inMoto)
 	g.ResetCalls()
 	return out, inMoto
 }
@@ -392,8 +393,12 @@ func BenchmarkCloudTrail(b *testing.B) {
 	rules := newCloudTrailRules(b, opts.MotoEndpoint)
 	reduced := rules.reduce(b, sampleRecord(b, "cloudtrail-create-session.json", "bench-id", "", time.Now()))
 	record := func(id string) []byte { return bytes.ReplaceAll(reduced, []byte(`"bench-id"`), []byte(`"`+id+`"`)) }
-	report := func(b *testing.B, calls map[string]int, inMoto time.Duration, n int) {
-		b.ReportMetric(float64(inMoto.Milliseconds())/float64(n), "ms-in-moto/record")
+	report := func(b *testing.B, calls map[string]int, inMoto map[string]time.Duration, n int) {
+		var moto time.Duration
+		for _, d := range inMoto {
+			moto += d
+		}
+		b.ReportMetric(float64(moto.Milliseconds())/float64(n), "ms-in-moto/record")
 		total := 0
 		for _, op := range slices.Sorted(maps.Keys(calls)) {
 			total += calls[op]
@@ -401,7 +406,11 @@ func BenchmarkCloudTrail(b *testing.B) {
 		b.ReportMetric(float64(total)/float64(n), "calls/record")
 		var parts []string
 		for _, op := range slices.Sorted(maps.Keys(calls)) {
-			parts = append(parts, fmt.Sprintf("%s %.1f", op, float64(calls[op])/float64(n)))
+			part := fmt.Sprintf("%s %.1f", op, float64(calls[op])/float64(n))
+			if d, ok := inMoto[op]; ok {
+				part += fmt.Sprintf(" (moto %.0f ms)", float64(d.Milliseconds())/float64(n))
+			}
+			parts = append(parts, part)
 		}
 		fmt.Printf("%s: calls per record: %s\n", b.Name(), strings.Join(parts, ", "))
 	}
@@ -414,7 +423,8 @@ func BenchmarkCloudTrail(b *testing.B) {
 
 	b.Run("one record cold", func(b *testing.B) {
 		calls := map[string]int{}
-		var spent, inMoto time.Duration
+		var spent time.Duration
+		inMoto := map[string]time.Duration{}
 		n := 0
 		for b.Loop() {
 			b.StopTimer()
@@ -433,8 +443,8 @@ func BenchmarkCloudTrail(b *testing.B) {
 			got, moto := counter.take(f.Glue)
 			for op, c := range got {
 				calls[op] += c
+				inMoto[op] += moto[op]
 			}
-			inMoto += moto
 			if err := f.Close(); err != nil {
 				b.Fatal(err)
 			}
@@ -447,7 +457,7 @@ func BenchmarkCloudTrail(b *testing.B) {
 
 	b.Run("one record warm", func(b *testing.B) {
 		calls := map[string]int{}
-		var inMoto time.Duration
+		inMoto := map[string]time.Duration{}
 		n := 0
 		for b.Loop() {
 			b.StopTimer()
@@ -460,8 +470,8 @@ func BenchmarkCloudTrail(b *testing.B) {
 			got, moto := counter.take(f.Glue)
 			for op, c := range got {
 				calls[op] += c
+				inMoto[op] += moto[op]
 			}
-			inMoto += moto
 			n++
 			b.StartTimer()
 		}
