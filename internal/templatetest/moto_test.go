@@ -48,14 +48,43 @@ var allOn = map[string]any{
 // rule's queue received and every AWS operation made.
 func observedRun(t *testing.T, s *stack, patterns map[string]string) (received map[string][]string, ops map[string]bool) {
 	t.Helper()
+	queues := map[string]*awstest.Queue{}
+	ops = lifecycleRun(t, s, func(bus *awstest.Bus) {
+		for _, name := range slices.Sorted(maps.Keys(patterns)) {
+			queues[name] = bus.AddRule(t, name, patterns[name])
+		}
+	})
+	received = map[string][]string{}
+	for name, q := range queues {
+		for _, raw := range q.Receive(t) {
+			var e struct {
+				DetailType string         `json:"detail-type"`
+				Detail     handler.Detail `json:"detail"`
+			}
+			if err := json.Unmarshal(raw, &e); err != nil {
+				t.Fatal(err)
+			}
+			line := e.Detail.SessionID + " " + e.DetailType + " " + orNull(e.Detail.Status)
+			if e.Detail.Alert != "" {
+				line += " " + e.Detail.Alert + " " + thresholdString(e.Detail.Threshold)
+			}
+			received[name] = append(received[name], line)
+		}
+		slices.Sort(received[name])
+	}
+	return received, ops
+}
+
+// lifecycleRun is the run observedRun describes: setup adds, to the bus the
+// handler publishes to, the rules whose queues the caller reads afterwards.
+// It returns every AWS operation made, the test's own included.
+func lifecycleRun(t *testing.T, s *stack, setup func(bus *awstest.Bus)) (ops map[string]bool) {
+	t.Helper()
 	awsCfg := awstest.Config(t, awstest.Endpoint(t))
 	calls := awstest.CountCalls(&awsCfg)
 	table := awstest.NewTable(t, awsCfg)
 	bus := awstest.NewBus(t, awsCfg, "")
-	queues := map[string]*awstest.Queue{}
-	for _, name := range slices.Sorted(maps.Keys(patterns)) {
-		queues[name] = bus.AddRule(t, name, patterns[name])
-	}
+	setup(bus)
 
 	emu := glueemu.New()
 	srv := httptest.NewServer(emu)
@@ -142,24 +171,6 @@ func observedRun(t *testing.T, s *stack, patterns map[string]string) (received m
 		now = now.Add(5 * time.Minute)
 	}
 
-	received = map[string][]string{}
-	for name, q := range queues {
-		for _, raw := range q.Receive(t) {
-			var e struct {
-				DetailType string         `json:"detail-type"`
-				Detail     handler.Detail `json:"detail"`
-			}
-			if err := json.Unmarshal(raw, &e); err != nil {
-				t.Fatal(err)
-			}
-			line := e.Detail.SessionID + " " + e.DetailType + " " + orNull(e.Detail.Status)
-			if e.Detail.Alert != "" {
-				line += " " + e.Detail.Alert + " " + thresholdString(e.Detail.Threshold)
-			}
-			received[name] = append(received[name], line)
-		}
-		slices.Sort(received[name])
-	}
 	ops = map[string]bool{}
 	for op := range calls.Counts() {
 		ops[op] = true
@@ -167,7 +178,7 @@ func observedRun(t *testing.T, s *stack, patterns map[string]string) (received m
 	for op := range glueCalls.Counts() {
 		ops[op] = true
 	}
-	return received, ops
+	return ops
 }
 
 // thresholdString writes an alert's threshold as minutes=15, hours=8 or
