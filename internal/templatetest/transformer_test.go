@@ -26,11 +26,11 @@ package templatetest
 //   - "EventBridge doesn't escape values extracted by Input Path, when
 //     populating the Input Template for a target".
 // The examples it is held to below are the documentation's, and the
-// results AWS recorded in LocalStack's AWS-validated snapshot tests
-// (tests/aws/services/events/test_events_inputs.snapshot.json in
-// localstack/localstack): a missing path renders as "" in a string and as
-// "" for a JSON value; a JSON template whose rendering is not valid JSON
-// is not delivered at all.
+// renderings recorded against AWS itself by the LocalStack project's
+// AWS-validated snapshot tests of input transformers (TestInputTransformer,
+// github.com/localstack/localstack): a missing path renders as "" in a
+// string and as "" for a JSON value; a JSON template whose rendering is
+// not valid JSON is not delivered at all.
 //
 // Two points are not settled by the documentation, so the model takes
 // both ways and the templates must work under each: whether a string
