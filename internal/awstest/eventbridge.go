@@ -248,12 +248,13 @@ func (b *Bus) addRule(ctx context.Context, queuePrefix, name, pattern string) (*
 	}); err != nil {
 		return nil, undo, fmt.Errorf("PutRule %s on %s with pattern %s: %w", name, b.Name, pattern, err)
 	}
+	const targetID = "queue"
 	undo = append(undo, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 		defer cancel()
 		// EventBridge refuses to delete a rule that still has targets.
 		_, err := b.eb.RemoveTargets(ctx, &eventbridge.RemoveTargetsInput{
-			Rule: aws.String(name), EventBusName: aws.String(b.Name), Ids: []string{queueTargetID},
+			Rule: aws.String(name), EventBusName: aws.String(b.Name), Ids: []string{targetID},
 		})
 		if err != nil && !isNotFound(err) {
 			return fmt.Errorf("RemoveTargets %s on %s: %w", name, b.Name, err)
@@ -267,7 +268,7 @@ func (b *Bus) addRule(ctx context.Context, queuePrefix, name, pattern string) (*
 	tout, err := b.eb.PutTargets(ctx, &eventbridge.PutTargetsInput{
 		Rule:         aws.String(name),
 		EventBusName: aws.String(b.Name),
-		Targets:      []ebtypes.Target{{Id: aws.String(queueTargetID), Arn: aws.String(q.ARN)}},
+		Targets:      []ebtypes.Target{{Id: aws.String(targetID), Arn: aws.String(q.ARN)}},
 	})
 	if err != nil {
 		return nil, undo, fmt.Errorf("PutTargets %s on %s: %w", name, b.Name, err)

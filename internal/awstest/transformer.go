@@ -2,7 +2,6 @@ package awstest
 
 import (
 	"context"
-	"fmt"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -10,45 +9,34 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 )
 
-// queueTargetID is the Id of the one target (its queue) of every rule a
-// [Bus] makes.
-const queueTargetID = "queue"
-
 // AddTransformedRule is [Bus.AddRule] with an input transformer on the
-// rule's target: the queue receives what the transformer renders from each
-// matched event instead of the event.
+// rule's target: the queue receives the transformer's output instead of the
+// matched event.
 //
-// Moto 5.2.1 renders differently from EventBridge: it substitutes values
-// as they are (no JSON escaping), leaves "<name>" in place when a path is
-// missing or its value is null or "", and parses the result as JSON, so a
-// rendering that is not one JSON value (a multi-line text template, a
-// value whose quotes break the JSON) makes the whole PutEvents call fail
-// with HTTP 500. A text rendering that contains "time" also fails it (moto
-// then looks the event's "time" up in a string).
-func (b *Bus) AddTransformedRule(tb testing.TB, name, pattern string, paths map[string]string, template string) *Queue {
+// Moto 5.2.1 applies a transformer its own way, not quite as EventBridge
+// documents it: it puts each string value into the template as is (so a
+// string placeholder must be written in quotes, and a value holding a
+// double quote yields invalid JSON, which fails PutEvents with HTTP 500),
+// and it leaves the placeholder of a path the event lacks in the output
+// unchanged ("<name>"). Its events' "time" is a number of epoch seconds,
+// turned back into an ISO 8601 string on its way to SQS.
+func (b *Bus) AddTransformedRule(tb testing.TB, name, pattern string, tr *ebtypes.InputTransformer) *Queue {
 	tb.Helper()
 	q := b.AddRule(tb, name, pattern)
 	ctx, cancel := context.WithTimeout(tb.Context(), callTimeout)
 	defer cancel()
-	// PutTargets with an existing target's Id replaces that target.
+	// The same target id as addRule's: PutTargets replaces that target.
 	out, err := b.eb.PutTargets(ctx, &eventbridge.PutTargetsInput{
 		Rule:         aws.String(name),
 		EventBusName: aws.String(b.Name),
-		Targets: []ebtypes.Target{{
-			Id:  aws.String(queueTargetID),
-			Arn: aws.String(q.ARN),
-			InputTransformer: &ebtypes.InputTransformer{
-				InputPathsMap: paths,
-				InputTemplate: aws.String(template),
-			},
-		}},
+		Targets:      []ebtypes.Target{{Id: aws.String("queue"), Arn: aws.String(q.ARN), InputTransformer: tr}},
 	})
-	if err == nil && out.FailedEntryCount != 0 {
-		e := out.FailedEntries[0]
-		err = fmt.Errorf("%s: %s", aws.ToString(e.ErrorCode), aws.ToString(e.ErrorMessage))
-	}
 	if err != nil {
-		tb.Fatalf("awstest: AddTransformedRule %s on %s: PutTargets: %v", name, b.Name, err)
+		tb.Fatalf("awstest: AddTransformedRule: PutTargets %s on %s: %v", name, b.Name, err)
+	}
+	if out.FailedEntryCount != 0 {
+		e := out.FailedEntries[0]
+		tb.Fatalf("awstest: AddTransformedRule: PutTargets %s on %s: %s: %s", name, b.Name, aws.ToString(e.ErrorCode), aws.ToString(e.ErrorMessage))
 	}
 	return q
 }

@@ -102,7 +102,7 @@ func checkChat(tb testing.TB, sch *jsonschema.Schema, out string) map[string]any
 // joinedText is a text template's quoted lines as one quoted string with
 // newlines: the same substitutions in a form moto can deliver (it parses
 // every rendering as one JSON value, where EventBridge delivers the lines
-// as they are).
+// as they are: see awstest's TestAddTransformedRule).
 func joinedText(tb testing.TB, template string) string {
 	tb.Helper()
 	var lines []string
@@ -164,7 +164,7 @@ func TestNotificationTemplates(t *testing.T) {
 			case "email":
 				joinedText(t, n.template)
 				if strings.Contains(n.template, "time") {
-					t.Error(`the text holds "time", which moto 5.2.1 cannot deliver (see awstest.Bus.AddTransformedRule)`)
+					t.Error(`the text holds "time", which moto 5.2.1 cannot deliver (see awstest's TestAddTransformedRule)`)
 				}
 				for _, path := range []string{"$.detail.sessionId", "$.detail.message", "$.detail.session.description"} {
 					if !slices.Contains(slices.Collect(maps.Values(n.paths)), path) {
@@ -238,7 +238,7 @@ func TestNotificationsInMoto(t *testing.T) {
 			if n.kind == "email" {
 				tmpl = joinedText(t, tmpl)
 			}
-			queues[n.name()] = bus.AddTransformedRule(t, n.name(), string(p), n.paths, tmpl)
+			queues[n.name()] = bus.AddTransformedRule(t, n.name(), string(p), &ebtypes.InputTransformer{InputPathsMap: n.paths, InputTemplate: aws.String(tmpl)})
 		}
 	})
 	var events [][]byte
@@ -342,7 +342,7 @@ func TestNotificationsInMoto(t *testing.T) {
 				continue
 			}
 			p, _ := json.Marshal(n.pattern)
-			queues[n.name()] = bus.AddTransformedRule(t, n.name(), string(p), n.paths, n.template)
+			queues[n.name()] = bus.AddTransformedRule(t, n.name(), string(p), &ebtypes.InputTransformer{InputPathsMap: n.paths, InputTemplate: aws.String(n.template)})
 			for _, raw := range events {
 				if !matchPattern(n.pattern, decodeEvent(t, raw)) {
 					continue

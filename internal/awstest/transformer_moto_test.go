@@ -12,7 +12,11 @@ import (
 )
 
 // TestAddTransformedRule proves what AddTransformedRule's comment says
-// of moto's rendering.
+// of moto's rendering, and two more of its ways that a text template
+// meets: moto parses every rendering as one JSON value, so a multi-line
+// text (EventBridge's form for it: one quoted string per line) fails
+// PutEvents, and a rendering that is a string holding "time" fails it too
+// (moto then looks the event's "time" up in that string).
 func TestAddTransformedRule(t *testing.T) {
 	t.Parallel()
 	cfg := motoConfig(t)
@@ -25,8 +29,11 @@ func TestAddTransformedRule(t *testing.T) {
 		return err
 	}
 	paths := map[string]string{"v": "$.detail.v", "n": "$.detail.n", "gone": "$.detail.gone"}
+	tr := func(template string) *ebtypes.InputTransformer {
+		return &ebtypes.InputTransformer{InputPathsMap: paths, InputTemplate: aws.String(template)}
+	}
 
-	jsonQ := bus.AddTransformedRule(t, "json", `{"detail":{"kind":["json"]}}`, paths, `{"v": "<v>", "n": "<n>", "gone": "<gone>"}`)
+	jsonQ := bus.AddTransformedRule(t, "json", `{"detail":{"kind":["json"]}}`, tr(`{"v": "<v>", "n": "<n>", "gone": "<gone>"}`))
 	if err := put(`{"kind": "json", "v": "plain", "n": null}`); err != nil {
 		t.Fatal(err)
 	}
@@ -43,10 +50,10 @@ func TestAddTransformedRule(t *testing.T) {
 	}
 	// Unescaped, a quote breaks the JSON: the whole call fails.
 	if err := put(`{"kind": "json", "v": "say \"hi\""}`); err == nil {
-		t.Error("a value with a quote was delivered: moto escapes now, update the comment and notify_test.go")
+		t.Error("a value with a quote was delivered: moto escapes now, update AddTransformedRule's comment")
 	}
 
-	textQ := bus.AddTransformedRule(t, "text", `{"detail":{"kind":["text"]}}`, paths, `"one <v>\ntwo"`)
+	textQ := bus.AddTransformedRule(t, "text", `{"detail":{"kind":["text"]}}`, tr(`"one <v>\ntwo"`))
 	if err := put(`{"kind": "text", "v": "plain"}`); err != nil {
 		t.Fatal(err)
 	}
@@ -54,10 +61,10 @@ func TestAddTransformedRule(t *testing.T) {
 		t.Errorf("got %s, want the text as one JSON string", got)
 	}
 	if err := put(`{"kind": "text", "v": "a time"}`); err == nil {
-		t.Error(`a text holding "time" was delivered: update the comment and notify_test.go`)
+		t.Error(`a text holding "time" was delivered: update this comment and notify_test.go`)
 	}
 
-	lines := bus.AddTransformedRule(t, "lines", `{"detail":{"kind":["lines"]}}`, paths, "\"one <v>\"\n\"two\"")
+	lines := bus.AddTransformedRule(t, "lines", `{"detail":{"kind":["lines"]}}`, tr("\"one <v>\"\n\"two\""))
 	if err := put(`{"kind": "lines", "v": "plain"}`); err == nil || len(lines.Receive(t)) != 0 {
 		t.Errorf("multi-line text: %v: want the call to fail", err)
 	}
