@@ -453,12 +453,12 @@ func TestReadmeNotificationExample(t *testing.T) {
 		}
 		switch n.kind {
 		case "chat":
-			if got, want := canonical(t, []byte(out)), canonical(t, []byte(chat[1])); got != want {
-				t.Errorf("README's chat example differs from the rendering:\n got %s\nwant %s", want, got)
+			if readme, rendered := canonical(t, []byte(chat[1])), canonical(t, []byte(out)); readme != rendered {
+				t.Errorf("README's chat example differs from the rendering:\nREADME   %s\nrendered %s", readme, rendered)
 			}
 		case "email":
-			if got := strings.TrimSuffix(email[1], "\n"); got != out {
-				t.Errorf("README's email example differs from the rendering:\n%s\nwant\n%s", got, out)
+			if readme := strings.TrimSuffix(email[1], "\n"); readme != out {
+				t.Errorf("README's email example differs from the rendering:\nREADME\n%s\nrendered\n%s", readme, out)
 			}
 		}
 	}
