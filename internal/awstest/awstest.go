@@ -6,8 +6,9 @@
 // with [Config], and then creates what it needs with [NewTable] (a DynamoDB
 // table shaped like sessionwatch's state table) and [NewBus] (a custom
 // EventBridge bus whose rules deliver matched events to SQS queues that the
-// test reads back). [CountCalls] counts the API calls that clients built from
-// a config make.
+// test reads back, as they are or rendered by an input transformer with
+// [Bus.AddTransformedRule]). [CountCalls] counts the API calls that clients
+// built from a config make.
 //
 // Every resource gets a unique name and is deleted in tb.Cleanup, so tests
 // may run in parallel against the one moto server of the test binary; none of

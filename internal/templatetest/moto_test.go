@@ -32,11 +32,12 @@ import (
 
 // allOn are the template's parameters with every feature of the function
 // on: configured ids, discovery with a tag filter, idle detection and cost
-// alerts (stuck and long-running alerts are on by default), and the sample
-// rules.
+// alerts (stuck and long-running alerts are on by default), the sample
+// rules and the CloudTrail rules.
 var allOn = map[string]any{
 	"SessionIds": "s-fail", "Discover": "true", "DiscoverTags": "team=data",
 	"IdleMinutes": "30", "CostUsd": "10,50", "EnableSampleRules": "true",
+	"TrackFromCloudTrail": "true",
 }
 
 // observedRun runs the real handler against moto and the Glue emulator,
@@ -48,14 +49,43 @@ var allOn = map[string]any{
 // rule's queue received and every AWS operation made.
 func observedRun(t *testing.T, s *stack, patterns map[string]string) (received map[string][]string, ops map[string]bool) {
 	t.Helper()
+	queues := map[string]*awstest.Queue{}
+	ops = lifecycleRun(t, s, func(bus *awstest.Bus) {
+		for _, name := range slices.Sorted(maps.Keys(patterns)) {
+			queues[name] = bus.AddRule(t, name, patterns[name])
+		}
+	})
+	received = map[string][]string{}
+	for name, q := range queues {
+		for _, raw := range q.Receive(t) {
+			var e struct {
+				DetailType string         `json:"detail-type"`
+				Detail     handler.Detail `json:"detail"`
+			}
+			if err := json.Unmarshal(raw, &e); err != nil {
+				t.Fatal(err)
+			}
+			line := e.Detail.SessionID + " " + e.DetailType + " " + orNull(e.Detail.Status)
+			if e.Detail.Alert != "" {
+				line += " " + e.Detail.Alert + " " + thresholdString(e.Detail.Threshold)
+			}
+			received[name] = append(received[name], line)
+		}
+		slices.Sort(received[name])
+	}
+	return received, ops
+}
+
+// lifecycleRun is the run observedRun describes: setup adds, to the bus the
+// handler publishes to, the rules whose queues the caller reads afterwards.
+// It returns every AWS operation made, the test's own included.
+func lifecycleRun(t *testing.T, s *stack, setup func(bus *awstest.Bus)) (ops map[string]bool) {
+	t.Helper()
 	awsCfg := awstest.Config(t, awstest.Endpoint(t))
 	calls := awstest.CountCalls(&awsCfg)
 	table := awstest.NewTable(t, awsCfg)
 	bus := awstest.NewBus(t, awsCfg, "")
-	queues := map[string]*awstest.Queue{}
-	for _, name := range slices.Sorted(maps.Keys(patterns)) {
-		queues[name] = bus.AddRule(t, name, patterns[name])
-	}
+	setup(bus)
 
 	emu := glueemu.New()
 	srv := httptest.NewServer(emu)
@@ -142,24 +172,6 @@ func observedRun(t *testing.T, s *stack, patterns map[string]string) (received m
 		now = now.Add(5 * time.Minute)
 	}
 
-	received = map[string][]string{}
-	for name, q := range queues {
-		for _, raw := range q.Receive(t) {
-			var e struct {
-				DetailType string         `json:"detail-type"`
-				Detail     handler.Detail `json:"detail"`
-			}
-			if err := json.Unmarshal(raw, &e); err != nil {
-				t.Fatal(err)
-			}
-			line := e.Detail.SessionID + " " + e.DetailType + " " + orNull(e.Detail.Status)
-			if e.Detail.Alert != "" {
-				line += " " + e.Detail.Alert + " " + thresholdString(e.Detail.Threshold)
-			}
-			received[name] = append(received[name], line)
-		}
-		slices.Sort(received[name])
-	}
 	ops = map[string]bool{}
 	for op := range calls.Counts() {
 		ops[op] = true
@@ -167,7 +179,7 @@ func observedRun(t *testing.T, s *stack, patterns map[string]string) (received m
 	for op := range glueCalls.Counts() {
 		ops[op] = true
 	}
-	return received, ops
+	return ops
 }
 
 // thresholdString writes an alert's threshold as minutes=15, hours=8 or
@@ -206,52 +218,99 @@ func orNull(s *string) string {
 	return *s
 }
 
-// TestSampleRulesInMoto installs the template's sample rule patterns on a
-// bus in moto, with an SQS queue each, and checks that the events the
-// handler really emits reach exactly the rules they should.
-func TestSampleRulesInMoto(t *testing.T) {
+// ruleExpectations are, for every rule of the template with an event
+// pattern, the events of observedRun it must receive (as observedRun
+// writes them); it must receive none of the run's other events, which
+// the audit trail lists. A rule added to the template without an entry
+// here fails TestRulePatternsInMoto: add the events it must match.
+var ruleExpectations = map[string][]string{
+	"FailedSessionsRule": {
+		"s-fail Glue Session State Change FAILED",
+		"s-idle Glue Session State Change TIMEOUT",
+	},
+	"SessionErrorsRule": {"s-fail Glue Session Error FAILED"},
+	// RUNNING_LONG stays out of the notification topic.
+	"SessionAlertsRule": {
+		"s-idle Glue Session Alert READY IDLE minutes=30",
+		"s-ok Glue Session Alert READY COST usd=10",
+		"s-ok Glue Session Alert READY COST usd=50",
+		"s-stuck Glue Session Alert PROVISIONING STUCK minutes=15",
+	},
+	// The CloudTrail rules take Glue's own records, never sessionwatch's
+	// events: TestCloudTrailRules proves them against the sample records.
+	"CloudTrailCreateRule":     nil,
+	"CloudTrailStopDeleteRule": nil,
+	// Everything: 5 first sightings and 5 alerts (STUCK, RUNNING_LONG,
+	// IDLE, COST twice), then FAILED and its error, TIMEOUT, the deletion
+	// and STOPPED.
+	"AuditTrailRule": {
+		"s-fail Glue Session Error FAILED",
+		"s-fail Glue Session State Change FAILED",
+		"s-fail Glue Session State Change READY",
+		"s-gone Glue Session Deleted null",
+		"s-gone Glue Session State Change READY",
+		"s-idle Glue Session Alert READY IDLE minutes=30",
+		"s-idle Glue Session State Change READY",
+		"s-idle Glue Session State Change TIMEOUT",
+		"s-ok Glue Session Alert READY COST usd=10",
+		"s-ok Glue Session Alert READY COST usd=50",
+		"s-ok Glue Session Alert READY RUNNING_LONG hours=8",
+		"s-ok Glue Session State Change READY",
+		"s-ok Glue Session State Change STOPPED",
+		"s-stuck Glue Session Alert PROVISIONING STUCK minutes=15",
+		"s-stuck Glue Session State Change PROVISIONING",
+	},
+}
+
+// patternlessRules are the template's AWS::Events::Rule resources without
+// an event pattern, each with what proves it instead. (The poll schedule
+// is the function's SAM Schedule event, Events.Poll, which SAM turns into
+// a rule at deploy time: TestSchedule checks it.)
+var patternlessRules = map[string]string{}
+
+// TestRulePatternsInMoto installs every event pattern of the template on
+// a bus in moto, each rule with an SQS queue, and checks that the events
+// the handler really emits reach exactly the rules they should.
+func TestRulePatternsInMoto(t *testing.T) {
 	s := deploy(t, allOn)
 	patterns := map[string]string{}
-	for _, id := range sampleRules {
+	for _, id := range slices.Sorted(maps.Keys(asMap(s.Raw["Resources"]))) {
+		res := asMap(asMap(s.Raw["Resources"])[id])
+		if res["Type"] != "AWS::Events::Rule" {
+			continue
+		}
+		if _, ok := asMap(res["Properties"])["EventPattern"]; !ok {
+			if _, ok := patternlessRules[id]; !ok {
+				t.Errorf("%s has no event pattern and is not in patternlessRules", id)
+			}
+			continue
+		}
+		if _, ok := ruleExpectations[id]; !ok {
+			t.Errorf("%s has no entry in ruleExpectations: list the events of observedRun it must match", id)
+			continue
+		}
 		rule, err := s.GetEventsRuleWithName(id)
 		if err != nil {
-			t.Fatal(err)
+			t.Errorf("%s is not created with the parameters %v: add what turns it on to allOn", id, allOn)
+			continue
 		}
 		p, _ := json.Marshal(rule.EventPattern)
 		patterns[id] = string(p)
 	}
+	for id := range ruleExpectations {
+		if _, ok := patterns[id]; !ok {
+			t.Errorf("ruleExpectations lists %s, which the template does not have with a pattern", id)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
 	received, _ := observedRun(t, s, patterns)
-
-	want := map[string][]string{
-		"FailedSessionsRule": {
-			"s-fail Glue Session State Change FAILED",
-			"s-idle Glue Session State Change TIMEOUT",
-		},
-		"SessionErrorsRule": {"s-fail Glue Session Error FAILED"},
-		// RUNNING_LONG stays out of the notification topic.
-		"SessionAlertsRule": {
-			"s-idle Glue Session Alert READY IDLE minutes=30",
-			"s-ok Glue Session Alert READY COST usd=10",
-			"s-ok Glue Session Alert READY COST usd=50",
-			"s-stuck Glue Session Alert PROVISIONING STUCK minutes=15",
-		},
-	}
-	for _, name := range []string{"FailedSessionsRule", "SessionErrorsRule", "SessionAlertsRule"} {
-		if !slices.Equal(received[name], want[name]) {
-			t.Errorf("%s received %q, want %q", name, received[name], want[name])
+	for _, id := range slices.Sorted(maps.Keys(patterns)) {
+		want := slices.Sorted(slices.Values(ruleExpectations[id]))
+		if got := received[id]; !slices.Equal(got, want) {
+			t.Errorf("%s received %q, want %q", id, got, want)
 		}
-	}
-	// The audit trail gets everything: 5 first sightings and 5 alerts
-	// (STUCK, RUNNING_LONG, IDLE, COST twice), then FAILED and its error,
-	// TIMEOUT, the deletion and STOPPED.
-	audit := received["AuditTrailRule"]
-	for _, w := range []string{"s-gone Glue Session Deleted null", "s-ok Glue Session Alert READY RUNNING_LONG hours=8"} {
-		if !slices.Contains(audit, w) {
-			t.Errorf("AuditTrailRule did not receive %q", w)
-		}
-	}
-	if len(audit) != 15 {
-		t.Errorf("AuditTrailRule received %d events %q, want all 15", len(audit), audit)
 	}
 }
 

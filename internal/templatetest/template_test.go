@@ -692,7 +692,7 @@ func TestFailureHandling(t *testing.T) {
 func TestSampleRules(t *testing.T) {
 	t.Run("off by default", func(t *testing.T) {
 		s := deploy(t, nil)
-		for _, id := range slices.Concat(sampleRules, []string{"SessionAlertTopic", "SessionAlertTopicPolicy", "AuditLogGroup"}) {
+		for _, id := range slices.Concat(sampleRules, []string{"SessionAlertTopic", "SessionAlertTopicPolicy", "SessionEmailTopic", "SessionEmailTopicPolicy", "AuditLogGroup"}) {
 			if _, ok := s.Resolved[id]; ok {
 				t.Errorf("%s is created without EnableSampleRules", id)
 			}
@@ -702,21 +702,23 @@ func TestSampleRules(t *testing.T) {
 	s := deploy(t, map[string]any{"EnableSampleRules": "true"})
 	source := fmt.Sprint(s.Params["EventSource"])
 	published := publishedEvents(t)
+	// The chat notification and the plain text (see notify_test.go).
+	notifying := []string{"${SessionAlertTopic}", "${SessionEmailTopic}"}
 
 	rules := []struct {
 		id      string
 		pattern string
-		target  string
+		targets []string
 		matches []string // the events/published examples it matches
 	}{
 		{"FailedSessionsRule", `{"source":["` + source + `"],"detail-type":["Glue Session State Change"],"detail":{"status":["FAILED","TIMEOUT"]}}`,
-			"${SessionAlertTopic}", []string{"state-change.json"}},
+			notifying, []string{"state-change.json"}},
 		{"SessionErrorsRule", `{"source":["` + source + `"],"detail-type":["Glue Session Error"]}`,
-			"${SessionAlertTopic}", []string{"error.json"}},
+			notifying, []string{"error.json"}},
 		{"SessionAlertsRule", `{"source":["` + source + `"],"detail-type":["Glue Session Alert"],"detail":{"alert":["STUCK","IDLE","COST"]}}`,
-			"${SessionAlertTopic}", []string{"alert.json"}},
+			notifying, []string{"alert.json"}},
 		{"AuditTrailRule", `{"source":["` + source + `"]}`,
-			"${AuditLogGroup.Arn}", []string{"alert.json", "deleted.json", "error.json", "state-change.json"}},
+			[]string{"${AuditLogGroup.Arn}"}, []string{"alert.json", "deleted.json", "error.json", "state-change.json"}},
 	}
 	if got := len(rules); got != len(sampleRules) {
 		t.Fatalf("%d rules checked here, %d sample rules", got, len(sampleRules))
@@ -736,8 +738,12 @@ func TestSampleRules(t *testing.T) {
 			if string(got) != string(wantJSON) {
 				t.Errorf("EventPattern = %s, want %s", got, wantJSON)
 			}
-			if len(rule.Targets) != 1 || rule.Targets[0].Arn != r.target {
-				t.Errorf("Targets = %+v, want only %s", rule.Targets, r.target)
+			var arns []string
+			for _, tg := range rule.Targets {
+				arns = append(arns, tg.Arn)
+			}
+			if !slices.Equal(arns, r.targets) {
+				t.Errorf("Targets %v, want %v", arns, r.targets)
 			}
 			var matched []string
 			for _, name := range slices.Sorted(maps.Keys(published)) {
@@ -819,7 +825,7 @@ func TestParametersAndOutputs(t *testing.T) {
 	}
 	for _, name := range []string{
 		"FunctionName", "FunctionArn", "SnapshotTableName", "EventBusName", "EventBusArn",
-		"AlarmTopicArn", "SessionAlertTopicArn", "AuditLogGroupName",
+		"AlarmTopicArn", "SessionAlertTopicArn", "AuditLogGroupName", "SessionEmailTopicArn",
 	} {
 		t.Run("output "+name, func(t *testing.T) {
 			if _, ok := s.Outputs[name]; !ok {
