@@ -228,6 +228,39 @@ func TestAutoStopTemplate(t *testing.T) {
 		definition(t, sm, exampleTopic)
 	})
 
+	// Step Functions names an AWS SDK integration's errors
+	// ServiceName.ErrorName in PascalCase ("Glue.IllegalSessionStateException",
+	// Step Functions developer guide, AWS SDK service integrations); moto
+	// 5.2.1 spells the service as in the resource ("glue."), which is the
+	// spelling TestAutoStopInMoto exercises. Every Glue error caught or
+	// retried must be named AWS's way.
+	t.Run("Glue error names", func(t *testing.T) {
+		var asl struct {
+			States map[string]struct {
+				Retry, Catch []struct{ ErrorEquals []string }
+			}
+		}
+		if err := json.Unmarshal([]byte(definition(t, sm, exampleTopic)), &asl); err != nil {
+			t.Fatal(err)
+		}
+		caught := 0
+		for name, st := range asl.States {
+			for _, c := range slices.Concat(st.Retry, st.Catch) {
+				for _, e := range c.ErrorEquals {
+					if moto, ok := strings.CutPrefix(e, "glue."); ok && !slices.Contains(c.ErrorEquals, "Glue."+moto) {
+						t.Errorf("state %s catches moto's %s but not AWS's Glue.%s", name, e, moto)
+					}
+					if strings.HasPrefix(e, "Glue.") {
+						caught++
+					}
+				}
+			}
+		}
+		if caught == 0 {
+			t.Error("no Glue error is caught or retried")
+		}
+	})
+
 	t.Run("state machine role", func(t *testing.T) {
 		service, sts := roleStatements(t, s, "AutoStopStateMachineRole")
 		if service != "states.amazonaws.com" {
