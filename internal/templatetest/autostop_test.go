@@ -104,6 +104,16 @@ func definition(tb testing.TB, sm *serverless.StateMachine, resolved map[string]
 	return def
 }
 
+// canonicalJSON writes v as JSON with sorted keys.
+func canonicalJSON(tb testing.TB, v any) string {
+	tb.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
+}
+
 // taskActions lists the IAM actions of the definition's Task states:
 // arn:aws:states:::aws-sdk:glue:getTags is glue:GetTags, the optimised
 // arn:aws:states:::sns:publish is sns:Publish.
@@ -326,6 +336,41 @@ func TestAutoStopTemplate(t *testing.T) {
 			if !slices.Equal(matched, []string{"alert.json"}) {
 				t.Errorf("AutoStopOnCost=%s: matches the published examples %v, want the IDLE alert.json only", c.onCost, matched)
 			}
+		}
+	})
+
+	// The README's Auto-stop section shows the default pattern and a
+	// notification: they are the template's and the definition's.
+	t.Run("README", func(t *testing.T) {
+		readme, err := os.ReadFile("../../README.md")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, section, _ := strings.Cut(string(readme), "\n## Auto-stop\n")
+		section, _, _ = strings.Cut(section, "\n## ")
+		blocks := regexp.MustCompile("(?s)```json\n(.*?)```").FindAllStringSubmatch(section, -1)
+		if len(blocks) != 2 {
+			t.Fatalf("%d JSON blocks in the Auto-stop section, want 2 (the pattern, a notification)", len(blocks))
+		}
+		var pattern any
+		if err := json.Unmarshal([]byte(blocks[0][1]), &pattern); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := canonicalJSON(t, pattern), autoStopPattern(t, deploy(t, map[string]any{"AutoStopIdleSessions": "true"})); got != want {
+			t.Errorf("the README's pattern %s, the template's %s", got, want)
+		}
+		var n customNotification
+		dec := json.NewDecoder(strings.NewReader(blocks[1][1]))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&n); err != nil || n.Version != "1.0" || n.Source != "custom" || n.Content.TextType != "client-markdown" {
+			t.Errorf("the README's notification is not a custom notification: %+v (%v)", n, err)
+		}
+		def, err := os.ReadFile("../../statemachine/auto-stop.asl.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(def), strings.TrimSuffix(strings.SplitAfter(n.Content.Title, "session `")[0], "`")) {
+			t.Errorf("the README's notification title %q is none the definition writes", n.Content.Title)
 		}
 	})
 
