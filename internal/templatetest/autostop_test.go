@@ -523,16 +523,27 @@ func newNotifications(t *testing.T, awsCfg aws.Config) *notifications {
 }
 
 // customNotification is an Amazon Q Developer in chat applications custom
-// notification ("Custom notifications using Amazon Q Developer in chat
-// applications", Event schema): version 1.0, source custom.
+// notification, every field its documentation lists ("Custom notifications
+// using Amazon Q Developer in chat applications", Event schema): version
+// 1.0, source custom, and nothing else.
 type customNotification struct {
 	Version string `json:"version"`
 	Source  string `json:"source"`
+	ID      string `json:"id"`
 	Content struct {
-		TextType    string `json:"textType"`
-		Title       string `json:"title"`
-		Description string `json:"description"`
+		TextType    string   `json:"textType"`
+		Title       string   `json:"title"`
+		Description string   `json:"description"`
+		NextSteps   []string `json:"nextSteps"`
+		Keywords    []string `json:"keywords"`
 	} `json:"content"`
+	Metadata struct {
+		ThreadID          string            `json:"threadId"`
+		Summary           string            `json:"summary"`
+		EventType         string            `json:"eventType"`
+		RelatedResources  []string          `json:"relatedResources"`
+		AdditionalContext map[string]string `json:"additionalContext"`
+	} `json:"metadata"`
 }
 
 // receive returns the one message the topic got since the last call,
@@ -705,23 +716,25 @@ func TestAutoStopInMoto(t *testing.T) {
 		event       json.RawMessage
 		session     string
 		wantStatus  gluetypes.SessionStatus // moto's session after the execution ("" when moto has none)
+		outcome     string
 		title       string
 		description string // a part of it
 	}{
 		{"dry run stops nothing", "true", idleEvent, idleSession, gluetypes.SessionStatusReady,
-			"Auto-stop dry run: would stop Glue session `as-idle` (IDLE)", "Dry run: nothing was stopped."},
+			"DRY_RUN", ":test_tube: Auto-stop dry run: would stop Glue session `as-idle` (IDLE)", "Dry run: nothing was stopped."},
 		{"opted out", "false", optOutEvent, optOutSession, gluetypes.SessionStatusReady,
-			"Auto-stop skipped Glue session `as-opt-out` (IDLE)", "Not stopped: the session is tagged sessionwatch:auto-stop=false."},
+			"OPTED_OUT", ":information_source: Auto-stop skipped Glue session `as-opt-out` (IDLE)", "Not stopped: the session is tagged sessionwatch:auto-stop=false."},
 		{"opted out in dry run too", "true", optOutEvent, optOutSession, gluetypes.SessionStatusReady,
-			"Auto-stop skipped Glue session `as-opt-out` (IDLE)", "Not stopped: the session is tagged sessionwatch:auto-stop=false."},
+			"OPTED_OUT", ":information_source: Auto-stop skipped Glue session `as-opt-out` (IDLE)", "Not stopped: the session is tagged sessionwatch:auto-stop=false."},
 		{"stopped", "false", idleEvent, idleSession, gluetypes.SessionStatusStopping,
-			"Auto-stop stopped Glue session `as-idle` (IDLE)", "Session as-idle has been idle for 45 minutes (threshold 30); estimated cost so far $1.76. sessionwatch stopped the session"},
+			"STOPPED", ":octagonal_sign: Auto-stop stopped Glue session `as-idle` (IDLE)",
+			"Session as-idle has been idle for 45 minutes (threshold 30); estimated cost so far $1.76. sessionwatch stopped the session: its unsaved notebook state is lost."},
 		// The same alert again (EventBridge delivers at least once): Glue
 		// refuses to stop a session that is STOPPING.
 		{"already stopping", "false", idleEvent, idleSession, gluetypes.SessionStatusStopping,
-			"Auto-stop did not stop Glue session `as-idle` (IDLE)", "IllegalSessionStateException"},
+			"NOT_READY", ":information_source: Auto-stop did not stop Glue session `as-idle` (IDLE)", "IllegalSessionStateException"},
 		{"gone", "false", costEvent, costlySession, "",
-			"Auto-stop did not stop Glue session `as-costly` (COST)", "Not stopped: the session no longer exists, Glue answered"},
+			"GONE", ":information_source: Auto-stop did not stop Glue session `as-costly` (COST)", "Not stopped: the session no longer exists, Glue answered"},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -738,6 +751,24 @@ func TestAutoStopInMoto(t *testing.T) {
 			t.Logf("notification: %s: %s", n.Content.Title, n.Content.Description)
 			if n.Content.Title != st.title || !strings.Contains(n.Content.Description, st.description) {
 				t.Errorf("notification %q: %q, want %q: …%s…", n.Content.Title, n.Content.Description, st.title, st.description)
+			}
+			// Threaded with the sample rules' notifications of the session.
+			var alert struct {
+				Region string         `json:"region"`
+				Detail handler.Detail `json:"detail"`
+			}
+			if err := json.Unmarshal(st.event, &alert); err != nil {
+				t.Fatal(err)
+			}
+			m := n.Metadata
+			if n.ID != alert.Detail.EventID+"-auto-stop" || m.ThreadID != "sessionwatch-"+st.session || m.Summary != st.title ||
+				!slices.Equal(m.RelatedResources, []string{st.session}) ||
+				!maps.Equal(m.AdditionalContext, map[string]string{"sessionId": st.session, "alert": alert.Detail.Alert, "outcome": st.outcome}) ||
+				!slices.Equal(n.Content.Keywords, []string{"sessionwatch", "auto-stop", st.outcome}) {
+				t.Errorf("notification id %q, metadata %+v, keywords %q", n.ID, m, n.Content.Keywords)
+			}
+			if len(n.Content.NextSteps) != 2 || !strings.Contains(n.Content.NextSteps[0], "aws glue get-session --region "+alert.Region+" --id "+st.session) {
+				t.Errorf("nextSteps %q", n.Content.NextSteps)
 			}
 		})
 	}
