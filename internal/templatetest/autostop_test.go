@@ -231,7 +231,10 @@ func TestAutoStopTemplate(t *testing.T) {
 		if got := deref(sm.Role); got != "${AutoStopStateMachineRole.Arn}" {
 			t.Errorf("Role = %q, want its own role", got)
 		}
-		want := map[string]string{"Partition": testPartition, "DryRun": "false", "NotificationTopicArn": "${SessionAlertTopic}"}
+		want := map[string]string{
+			"Partition": testPartition, "Region": testRegion, "AccountId": testAccount,
+			"DryRun": "false", "NotificationTopicArn": "${SessionAlertTopic}",
+		}
 		if !maps.Equal(sm.DefinitionSubstitutions, want) {
 			t.Errorf("DefinitionSubstitutions = %v, want %v", sm.DefinitionSubstitutions, want)
 		}
@@ -390,6 +393,7 @@ func TestAutoStopTemplate(t *testing.T) {
 // alertsNow (IDLE_MINUTES 30, COST_USD 10, the template's other defaults).
 const (
 	idleSession    = "as-idle"    // READY, last statement ended 45 minutes ago: IDLE
+	idleSession2   = "as-idle-2"  // the same
 	optOutSession  = "as-opt-out" // the same, tagged sessionwatch:auto-stop=false
 	costlySession  = "as-costly"  // READY and busy, 20 DPU for 9 hours: COST 10 (and RUNNING_LONG 8)
 	stuckSession   = "as-stuck"   // PROVISIONING for 20 minutes: STUCK
@@ -425,6 +429,8 @@ func alertRun(t *testing.T, awsCfg aws.Config, s *stack, patterns map[string]str
 	idle := []glueemu.Statement{{ID: 0, State: "AVAILABLE", StartedOn: ms(50 * time.Minute), CompletedOn: ms(45 * time.Minute)}}
 	emu.Put(glueemu.Session{ID: idleSession, Status: "READY", CreatedOn: ago(2 * time.Hour), MaxCapacity: aws.Float64(2)})
 	emu.SetStatements(idleSession, idle...)
+	emu.Put(glueemu.Session{ID: idleSession2, Status: "READY", CreatedOn: ago(2 * time.Hour), MaxCapacity: aws.Float64(2)})
+	emu.SetStatements(idleSession2, idle...)
 	emu.Put(glueemu.Session{ID: optOutSession, Status: "READY", CreatedOn: ago(2 * time.Hour), MaxCapacity: aws.Float64(2),
 		Tags: map[string]string{optOutTag: "false"}})
 	emu.SetStatements(optOutSession, idle...)
@@ -452,7 +458,7 @@ func alertRun(t *testing.T, awsCfg aws.Config, s *stack, patterns map[string]str
 	ctx := lambdacontext.NewContext(t.Context(), &lambdacontext.LambdaContext{
 		InvokedFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:sessionwatch",
 	})
-	payload := fmt.Sprintf(`{"sessionIds": [%q, %q, %q, %q]}`, idleSession, optOutSession, costlySession, stuckSession)
+	payload := fmt.Sprintf(`{"sessionIds": [%q, %q, %q, %q, %q]}`, idleSession, idleSession2, optOutSession, costlySession, stuckSession)
 	out, err := h.Invoke(ctx, []byte(payload))
 	if err != nil {
 		t.Fatalf("run: %v", err)
@@ -590,6 +596,21 @@ func enableStepFunctions(t *testing.T, endpoint string) {
 	}
 }
 
+// withResources returns the event with its resources replaced.
+func withResources(t *testing.T, event json.RawMessage, resources ...string) json.RawMessage {
+	t.Helper()
+	var e map[string]any
+	if err := json.Unmarshal(event, &e); err != nil {
+		t.Fatal(err)
+	}
+	e["resources"] = resources
+	out, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // execute starts the state machine with the event as its input and waits
 // for the execution to end; it returns its status and, when it failed,
 // the error.
@@ -648,16 +669,17 @@ func TestAutoStopInMoto(t *testing.T) {
 	// What the rule must match: IDLE alerts of READY sessions, COST ones
 	// with AutoStopOnCost; never STUCK, RUNNING_LONG or state changes.
 	want := map[string][]string{
-		"AutoStopRule":       {idleSession + " IDLE", optOutSession + " IDLE"},
-		"AutoStopRuleOnCost": {costlySession + " COST", idleSession + " IDLE", optOutSession + " IDLE"},
+		"AutoStopRule":       {idleSession + " IDLE", idleSession2 + " IDLE", optOutSession + " IDLE"},
+		"AutoStopRuleOnCost": {costlySession + " COST", idleSession + " IDLE", idleSession2 + " IDLE", optOutSession + " IDLE"},
 	}
 	for name, w := range want {
 		if got := slices.Sorted(maps.Keys(received[name])); !slices.Equal(got, w) {
 			t.Errorf("%s received %q, want %q", name, got, w)
 		}
 	}
-	idleEvent, optOutEvent, costEvent := received["AutoStopRule"][idleSession+" IDLE"], received["AutoStopRule"][optOutSession+" IDLE"], received["AutoStopRuleOnCost"][costlySession+" COST"]
-	if idleEvent == nil || optOutEvent == nil || costEvent == nil {
+	idleEvent, idleEvent2 := received["AutoStopRule"][idleSession+" IDLE"], received["AutoStopRule"][idleSession2+" IDLE"]
+	optOutEvent, costEvent := received["AutoStopRule"][optOutSession+" IDLE"], received["AutoStopRuleOnCost"][costlySession+" COST"]
+	if idleEvent == nil || idleEvent2 == nil || optOutEvent == nil || costEvent == nil {
 		t.Fatal("missing events to run the state machine with")
 	}
 
@@ -665,7 +687,7 @@ func TestAutoStopInMoto(t *testing.T) {
 	// emulator's ids. The costly one is left out: Glue answers that it does
 	// not exist.
 	g := glue.NewFromConfig(awsCfg)
-	for id, tags := range map[string]map[string]string{idleSession: nil, optOutSession: {optOutTag: "false"}} {
+	for id, tags := range map[string]map[string]string{idleSession: nil, idleSession2: nil, optOutSession: {optOutTag: "false"}} {
 		if _, err := g.CreateSession(t.Context(), &glue.CreateSessionInput{
 			Id: aws.String(id), Role: aws.String(motoGlueRole), Tags: tags,
 			Command: &gluetypes.SessionCommand{Name: aws.String("glueetl"), PythonVersion: aws.String("3")},
@@ -735,12 +757,24 @@ func TestAutoStopInMoto(t *testing.T) {
 			"NOT_READY", ":information_source: Auto-stop did not stop Glue session `as-idle` (IDLE)", "IllegalSessionStateException"},
 		{"gone", "false", costEvent, costlySession, "",
 			"GONE", ":information_source: Auto-stop did not stop Glue session `as-costly` (COST)", "Not stopped: the session no longer exists, Glue answered"},
+		// An alert naming a session of another region (forwarded from
+		// another stack's bus, say) stops nothing here, even though this
+		// region has a session of that id, and the execution fails.
+		{"other region", "false", withResources(t, idleEvent2, "arn:aws:glue:eu-west-1:123456789012:session/"+idleSession2), idleSession2, gluetypes.SessionStatusReady,
+			"OTHER_ACCOUNT", ":x: Auto-stop refused Glue session `as-idle-2` (IDLE)",
+			"Not stopped: the event does not name arn:aws:glue:us-east-1:123456789012:session/as-idle-2 in its resources"},
+		{"no resources", "false", withResources(t, idleEvent2), idleSession2, gluetypes.SessionStatusReady,
+			"OTHER_ACCOUNT", ":x: Auto-stop refused Glue session `as-idle-2` (IDLE)", "Not stopped"},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			got, failure := run(t, st.dryRun, st.event)
-			if got != sfntypes.ExecutionStatusSucceeded {
-				t.Errorf("execution %s (%s), want SUCCEEDED", got, failure)
+			want := sfntypes.ExecutionStatusSucceeded
+			if strings.HasPrefix(st.title, ":x:") {
+				want = sfntypes.ExecutionStatusFailed
+			}
+			if got != want {
+				t.Errorf("execution %s (%s), want %s", got, failure, want)
 			}
 			if st.wantStatus != "" {
 				if s := status(st.session); s != st.wantStatus {
