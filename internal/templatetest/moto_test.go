@@ -33,11 +33,11 @@ import (
 // allOn are the template's parameters with every feature of the function
 // on: configured ids, discovery with a tag filter, idle detection and cost
 // alerts (stuck and long-running alerts are on by default), the sample
-// rules and the CloudTrail rules.
+// rules, the CloudTrail rules and auto-stop.
 var allOn = map[string]any{
 	"SessionIds": "s-fail", "Discover": "true", "DiscoverTags": "team=data",
 	"IdleMinutes": "30", "CostUsd": "10,50", "EnableSampleRules": "true",
-	"TrackFromCloudTrail": "true",
+	"TrackFromCloudTrail": "true", "AutoStopIdleSessions": "true",
 }
 
 // observedRun runs the real handler against moto and the Glue emulator,
@@ -236,6 +236,9 @@ var ruleExpectations = map[string][]string{
 		"s-ok Glue Session Alert READY COST usd=50",
 		"s-stuck Glue Session Alert PROVISIONING STUCK minutes=15",
 	},
+	// Auto-stop acts on IDLE alerts of READY sessions (COST too only with
+	// AutoStopOnCost, off here).
+	"AutoStopRule": {"s-idle Glue Session Alert READY IDLE minutes=30"},
 	// The CloudTrail rules take Glue's own records, never sessionwatch's
 	// events: TestCloudTrailRules proves them against the sample records.
 	"CloudTrailCreateRule":     nil,
