@@ -179,11 +179,33 @@ func jsonEqual(a, b any) bool {
 	return reflect.DeepEqual(normalize(a), normalize(b))
 }
 
+// normalize makes a decoded template value comparable: numbers as JSON
+// decodes them, and Fn::GetAtt in its list form (goformation keeps the
+// string form "Logical.Attr" that !GetAtt Logical.Attr is short for).
 func normalize(v any) any {
 	b, _ := json.Marshal(v)
 	var out any
 	_ = json.Unmarshal(b, &out)
-	return out
+	return getAttLists(out)
+}
+
+func getAttLists(v any) any {
+	switch v := v.(type) {
+	case []any:
+		for i, e := range v {
+			v[i] = getAttLists(e)
+		}
+	case map[string]any:
+		if s, ok := v["Fn::GetAtt"].(string); ok && len(v) == 1 {
+			if id, attr, ok := strings.Cut(s, "."); ok {
+				return map[string]any{"Fn::GetAtt": []any{id, attr}}
+			}
+		}
+		for k, e := range v {
+			v[k] = getAttLists(e)
+		}
+	}
+	return v
 }
 
 func TestHubForwarding(t *testing.T) {
