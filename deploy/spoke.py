@@ -69,8 +69,9 @@ def partition_neutral(node):
     return node
 
 
-def process(template_text, code_key):
-    """Return the transform-free template for the SAM template_text."""
+def process(template_text, code_key, template_dir="."):
+    """Return the transform-free template for the SAM template_text, whose
+    relative paths are relative to template_dir."""
     # The translator resolves pseudo parameters for a Region; none ends up in
     # the output but the managed policy ARNs, made partition-neutral below.
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -108,10 +109,20 @@ def process(template_text, code_key):
         kind = res.get("Type", "")
         props = res.get("Properties", {})
         if kind == "AWS::Serverless::Function":
+            if "InlineCode" in props:
+                continue
             if props.get("CodeUri") != ".":
                 sys.exit(f"{logical_id}: CodeUri {props.get('CodeUri')!r}: only the root build (CodeUri .) is packaged here")
             props["CodeUri"] = code
             functions += 1
+        elif kind == "AWS::Serverless::StateMachine" and isinstance(props.get("DefinitionUri"), str) \
+                and "://" not in props["DefinitionUri"]:
+            # A local definition file is inlined, as sam package would
+            # upload it: Definition takes the same document, and
+            # DefinitionSubstitutions apply to it alike.
+            path = os.path.join(template_dir, props.pop("DefinitionUri"))
+            with open(path, encoding="utf-8") as f:
+                props["Definition"] = yaml_parse(f.read())
         elif kind.startswith("AWS::Serverless::"):
             for key in ("DefinitionUri", "ContentUri", "CodeUri"):
                 if isinstance(props.get(key), str) and "://" not in props[key]:
@@ -138,7 +149,7 @@ def main():
     artifact = zip_bootstrap(args.bootstrap)
     key = "sessionwatch/bootstrap-" + hashlib.sha256(artifact).hexdigest()[:16] + ".zip"
     with open(args.template, encoding="utf-8") as f:
-        template = process(f.read(), key)
+        template = process(f.read(), key, os.path.dirname(os.path.abspath(args.template)))
 
     os.makedirs(args.out, exist_ok=True)
     zip_path = os.path.join(args.out, os.path.basename(key))

@@ -127,14 +127,48 @@ func TestSpokePackage(t *testing.T) {
 	})
 
 	t.Run("same resources as the SAM template", func(t *testing.T) {
-		compareProcessed(t, sam, processed)
+		compareProcessed(t.Errorf, sam, processed)
 	})
+
+	// The comparison is not blind: each change below, made to a copy of the
+	// processed template, is reported.
+	for _, c := range []struct {
+		name   string
+		change func(resources map[string]any)
+	}{
+		{"function setting", func(r map[string]any) { asMap(asMap(r[functionID])["Properties"])["Timeout"] = 900 }},
+		{"table setting", func(r map[string]any) { asMap(asMap(r["SnapshotTable"])["Properties"])["BillingMode"] = "PROVISIONED" }},
+		{"alarm removed", func(r map[string]any) { delete(r, "ErrorsAlarm") }},
+		{"permission widened", func(r map[string]any) {
+			role := asMap(asMap(r[functionID+"Role"])["Properties"])
+			role["Policies"] = append(asSlice(role["Policies"]), map[string]any{"PolicyName": "extra",
+				"PolicyDocument": map[string]any{"Statement": []any{map[string]any{"Effect": "Allow", "Action": "glue:*", "Resource": "*"}}}})
+		}},
+		{"schedule changed", func(r map[string]any) {
+			asMap(asMap(r[functionID+"Poll"])["Properties"])["ScheduleExpression"] = "rate(1 minute)"
+		}},
+	} {
+		t.Run("sees "+c.name, func(t *testing.T) {
+			changed := normalize(processed).(map[string]any)
+			c.change(asMap(changed["Resources"]))
+			var found []string
+			compareProcessed(func(f string, a ...any) { found = append(found, fmt.Sprintf(f, a...)) }, sam, changed)
+			if len(found) == 0 {
+				t.Error("the comparison reports nothing")
+			}
+		})
+	}
 }
 
 // samOnly are the properties of AWS::Serverless::Function that the
 // transform turns into other resources or into Code and Role: everything
 // else must reach the AWS::Lambda::Function unchanged.
-var samOnly = []string{"CodeUri", "Policies", "Events", "EventInvokeConfig", "AutoPublishAlias", "DeploymentPreference", "Role", "FunctionUrlConfig"}
+var samOnly = []string{
+	"AssumeRolePolicyDocument", "AutoPublishAlias", "AutoPublishAliasAllProperties", "AutoPublishCodeSha256",
+	"CodeUri", "DeadLetterQueue", "DeploymentPreference", "EventInvokeConfig", "Events", "FunctionUrlConfig",
+	"InlineCode", "PermissionsBoundary", "Policies", "PropagateTags", "ProvisionedConcurrencyConfig", "Role",
+	"RolePath", "Tags", "Tracing", "VersionDescription",
+}
 
 // compareProcessed proves that the processed template declares what the SAM
 // template does, generically, by logical id and type, so that resources
@@ -145,50 +179,48 @@ var samOnly = []string{"CodeUri", "Policies", "Events", "EventInvokeConfig", "Au
 // events, and its asynchronous invocation settings; every other SAM
 // resource is the CloudFormation resource of the same logical id; and the
 // parameters, conditions and outputs are all there.
-func compareProcessed(t *testing.T, sam, processed map[string]any) {
-	t.Helper()
+func compareProcessed(errorf func(string, ...any), sam, processed map[string]any) {
 	got := asMap(processed["Resources"])
 	for _, id := range slices.Sorted(maps.Keys(asMap(sam["Resources"]))) {
 		res := asMap(asMap(sam["Resources"])[id])
 		typ := fmt.Sprint(res["Type"])
 		out := asMap(got[id])
 		if out == nil {
-			t.Errorf("%s (%s) is missing", id, typ)
+			errorf("%s (%s) is missing", id, typ)
 			continue
 		}
 		if !jsonEqual(out["Condition"], res["Condition"]) {
-			t.Errorf("%s: Condition %v, SAM's %v", id, out["Condition"], res["Condition"])
+			errorf("%s: Condition %v, SAM's %v", id, out["Condition"], res["Condition"])
 		}
 		switch {
 		case typ == "AWS::Serverless::Function":
-			compareFunction(t, id, res, processed)
+			compareFunction(errorf, id, res, processed)
 		case strings.HasPrefix(typ, "AWS::Serverless::"):
 			if strings.HasPrefix(fmt.Sprint(out["Type"]), "AWS::Serverless::") {
-				t.Errorf("%s is still %s", id, out["Type"])
+				errorf("%s is still %s", id, out["Type"])
 			}
 		default:
 			if !jsonEqual(out, res) {
-				t.Errorf("%s (%s) changed:\nprocessed %v\nSAM       %v", id, typ, normalize(out), normalize(res))
+				errorf("%s (%s) changed:\nprocessed %v\nSAM       %v", id, typ, normalize(out), normalize(res))
 			}
 		}
 	}
 	for _, section := range []string{"Parameters", "Conditions", "Outputs", "Rules"} {
 		for name, v := range asMap(sam[section]) {
 			if w, ok := asMap(processed[section])[name]; !ok {
-				t.Errorf("%s %s is missing", section, name)
+				errorf("%s %s is missing", section, name)
 			} else if section != "Outputs" && !jsonEqual(v, w) {
-				t.Errorf("%s %s changed: %v, SAM's %v", section, name, w, v)
+				errorf("%s %s changed: %v, SAM's %v", section, name, w, v)
 			}
 		}
 	}
 }
 
-func compareFunction(t *testing.T, id string, res, processed map[string]any) {
-	t.Helper()
+func compareFunction(errorf func(string, ...any), id string, res, processed map[string]any) {
 	resources := asMap(processed["Resources"])
 	fn := asMap(resources[id])
 	if fn["Type"] != "AWS::Lambda::Function" {
-		t.Errorf("%s is %v, want AWS::Lambda::Function", id, fn["Type"])
+		errorf("%s is %v, want AWS::Lambda::Function", id, fn["Type"])
 		return
 	}
 	props, fnProps := asMap(res["Properties"]), asMap(fn["Properties"])
@@ -197,7 +229,7 @@ func compareFunction(t *testing.T, id string, res, processed map[string]any) {
 			continue
 		}
 		if !jsonEqual(fnProps[k], v) {
-			t.Errorf("%s.%s: %v, SAM's %v", id, k, fnProps[k], v)
+			errorf("%s.%s: %v, SAM's %v", id, k, fnProps[k], v)
 		}
 	}
 
@@ -207,7 +239,7 @@ func compareFunction(t *testing.T, id string, res, processed map[string]any) {
 	// destination).
 	role := asMap(resources[id+"Role"])
 	if role["Type"] != "AWS::IAM::Role" || !jsonEqual(fnProps["Role"], map[string]any{"Fn::GetAtt": []any{id + "Role", "Arn"}}) {
-		t.Errorf("%s's role: %v, Role %v", id, role["Type"], fnProps["Role"])
+		errorf("%s's role: %v, Role %v", id, role["Type"], fnProps["Role"])
 	}
 	var docs []any
 	for _, p := range asSlice(asMap(role["Properties"])["Policies"]) {
@@ -215,7 +247,7 @@ func compareFunction(t *testing.T, id string, res, processed map[string]any) {
 	}
 	for i, doc := range asSlice(props["Policies"]) {
 		if !slices.ContainsFunc(docs, func(d any) bool { return jsonEqual(d, doc) }) {
-			t.Errorf("%s: Policies[%d] is in no policy of %sRole", id, i, id)
+			errorf("%s: Policies[%d] is in no policy of %sRole", id, i, id)
 		}
 	}
 	onFailure := asMap(asMap(asMap(props["EventInvokeConfig"])["DestinationConfig"])["OnFailure"])["Destination"]
@@ -225,20 +257,20 @@ func compareFunction(t *testing.T, id string, res, processed map[string]any) {
 		}
 		sts := asSlice(asMap(d)["Statement"])
 		if len(sts) != 1 || asMap(sts[0])["Action"] != "sqs:SendMessage" || !jsonEqual(asMap(sts[0])["Resource"], onFailure) {
-			t.Errorf("%sRole grants %v, which the SAM template does not", id, d)
+			errorf("%sRole grants %v, which the SAM template does not", id, d)
 		}
 	}
 	managed := asSlice(asMap(role["Properties"])["ManagedPolicyArns"])
 	basic := map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
 	if len(managed) != 1 || !jsonEqual(managed[0], basic) {
-		t.Errorf("%sRole's managed policies %v, want %v alone", id, managed, basic)
+		errorf("%sRole's managed policies %v, want %v alone", id, managed, basic)
 	}
 
 	if cfg := asMap(props["EventInvokeConfig"]); cfg != nil {
 		out := asMap(asMap(resources[id+"EventInvokeConfig"])["Properties"])
 		if !jsonEqual(out["MaximumRetryAttempts"], cfg["MaximumRetryAttempts"]) ||
 			!jsonEqual(asMap(asMap(out["DestinationConfig"])["OnFailure"])["Destination"], onFailure) {
-			t.Errorf("%sEventInvokeConfig %v, SAM's %v", id, out, cfg)
+			errorf("%sEventInvokeConfig %v, SAM's %v", id, out, cfg)
 		}
 	}
 
@@ -250,27 +282,27 @@ func compareFunction(t *testing.T, id string, res, processed map[string]any) {
 		case "Schedule", "EventBridgeRule", "CloudWatchEvent":
 			rp := asMap(rule["Properties"])
 			if rule["Type"] != "AWS::Events::Rule" {
-				t.Errorf("event %s: %s%s is %v, want an AWS::Events::Rule", name, id, name, rule["Type"])
+				errorf("event %s: %s%s is %v, want an AWS::Events::Rule", name, id, name, rule["Type"])
 				continue
 			}
 			if ev["Type"] == "Schedule" && !jsonEqual(rp["ScheduleExpression"], evProps["Schedule"]) {
-				t.Errorf("event %s: schedule %v, SAM's %v", name, rp["ScheduleExpression"], evProps["Schedule"])
+				errorf("event %s: schedule %v, SAM's %v", name, rp["ScheduleExpression"], evProps["Schedule"])
 			}
 			if ev["Type"] != "Schedule" && !jsonEqual(rp["EventPattern"], evProps["Pattern"]) {
-				t.Errorf("event %s: pattern %v, SAM's %v", name, rp["EventPattern"], evProps["Pattern"])
+				errorf("event %s: pattern %v, SAM's %v", name, rp["EventPattern"], evProps["Pattern"])
 			}
 			targets := asSlice(rp["Targets"])
 			if len(targets) != 1 || !jsonEqual(asMap(targets[0])["Arn"], map[string]any{"Fn::GetAtt": []any{id, "Arn"}}) {
-				t.Errorf("event %s: targets %v, want the function", name, targets)
+				errorf("event %s: targets %v, want the function", name, targets)
 				continue
 			}
 			for _, k := range []string{"Input", "InputPath", "InputTransformer"} {
 				if !jsonEqual(asMap(targets[0])[k], evProps[k]) {
-					t.Errorf("event %s: target %s %v, SAM's %v", name, k, asMap(targets[0])[k], evProps[k])
+					errorf("event %s: target %s %v, SAM's %v", name, k, asMap(targets[0])[k], evProps[k])
 				}
 			}
 			if perm := asMap(resources[id+name+"Permission"]); perm["Type"] != "AWS::Lambda::Permission" {
-				t.Errorf("event %s: no AWS::Lambda::Permission letting the rule invoke %s", name, id)
+				errorf("event %s: no AWS::Lambda::Permission letting the rule invoke %s", name, id)
 			}
 		default:
 			found := false
@@ -278,7 +310,7 @@ func compareFunction(t *testing.T, id string, res, processed map[string]any) {
 				found = found || strings.HasPrefix(rid, id+name)
 			}
 			if !found {
-				t.Errorf("event %s (%v): no resource %s%s...", name, ev["Type"], id, name)
+				errorf("event %s (%v): no resource %s%s...", name, ev["Type"], id, name)
 			}
 		}
 	}
