@@ -22,10 +22,7 @@ import (
 // aws-sam-translator 1.110.0 of the machine's pyenv Python 3.11.
 func spokeTemplate(t *testing.T) (dir string, bootstrap []byte) {
 	t.Helper()
-	python := orgTool(t, "python3", "Python 3 with aws-sam-translator (this machine's pyenv Python 3.11 has 1.110.0)")
-	if out, err := exec.Command(python, "-c", "import samtranslator").CombinedOutput(); err != nil {
-		orgMissing(t, fmt.Sprintf("%s cannot import samtranslator (aws-sam-translator ships with this machine's pyenv Python 3.11; no registry reached here serves it): %v\n%s", python, err, out))
-	}
+	python := samPython(t)
 	tmp := t.TempDir()
 	// Not a Go binary: this test checks the packaging; the recipe that
 	// builds the real arm64 bootstrap is checked in TestSpokeMakeTarget.
@@ -40,6 +37,26 @@ func spokeTemplate(t *testing.T) (dir string, bootstrap []byte) {
 		t.Fatalf("deploy/spoke.py: %v\n%s", err, out)
 	}
 	return dir, bootstrap
+}
+
+// samPython returns a python3 that imports samtranslator: the one on PATH,
+// else the pyenv shims' (a system Python on PATH may lack it).
+func samPython(t *testing.T) string {
+	t.Helper()
+	var tried []string
+	for _, p := range []string{"python3", pyenvShim("python3")} {
+		path, err := exec.LookPath(p)
+		if err != nil {
+			continue
+		}
+		out, err := exec.Command(path, "-c", "import samtranslator").CombinedOutput()
+		if err == nil {
+			return path
+		}
+		tried = append(tried, fmt.Sprintf("%s: %v: %s", path, err, strings.TrimSpace(string(out))))
+	}
+	orgMissing(t, fmt.Sprintf("no python3 that imports samtranslator (aws-sam-translator 1.110.0 ships with this machine's pyenv Python 3.11; no registry reached here serves it); tried: %s", strings.Join(tried, "; ")))
+	return ""
 }
 
 func TestSpokeMakeTarget(t *testing.T) {

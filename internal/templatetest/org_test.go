@@ -137,19 +137,27 @@ func orgTool(tb testing.TB, name, hint string) string {
 	if p, err := exec.LookPath(name); err == nil {
 		return p
 	}
-	root := os.Getenv("PYENV_ROOT")
-	if root == "" {
-		if home, err := os.UserHomeDir(); err == nil {
-			root = filepath.Join(home, ".pyenv")
-		}
-	}
-	if p := filepath.Join(root, "shims", name); root != "" {
+	if p := pyenvShim(name); p != "" {
 		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
 			return p
 		}
 	}
 	orgMissing(tb, fmt.Sprintf("%s not found on PATH nor in the pyenv shims: %s", name, hint))
 	return ""
+}
+
+// pyenvShim is the path of a command's pyenv shim ($PYENV_ROOT, else
+// ~/.pyenv), or "" when there is no home to look in.
+func pyenvShim(name string) string {
+	root := os.Getenv("PYENV_ROOT")
+	if root == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		root = filepath.Join(home, ".pyenv")
+	}
+	return filepath.Join(root, "shims", name)
 }
 
 func orgMissing(tb testing.TB, msg string) {
