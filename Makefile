@@ -34,3 +34,16 @@ local-invoke:
 .PHONY: bench
 bench:
 	$(GO) run ./internal/bench/run $(BENCH_FLAGS)
+
+# The spoke for CloudFormation StackSets (README, "Across an Organization"):
+# the arm64 bootstrap zipped, and template.yaml turned into plain
+# CloudFormation offline by the machine's aws-sam-translator (service-managed
+# StackSets refuse a Transform), its code read from
+# s3://<CodeBucketPrefix>-<Region>/<CodeKey>. Written to $(SPOKE_DIR).
+SPOKE_DIR ?= dist/spoke
+PYTHON ?= python3
+.PHONY: spoke
+spoke:
+	mkdir -p $(SPOKE_DIR)
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' -o $(SPOKE_DIR)/bootstrap ./cmd/bootstrap
+	$(PYTHON) deploy/spoke.py --template template.yaml --bootstrap $(SPOKE_DIR)/bootstrap --out $(SPOKE_DIR)

@@ -33,11 +33,12 @@ import (
 // allOn are the template's parameters with every feature of the function
 // on: configured ids, discovery with a tag filter, idle detection and cost
 // alerts (stuck and long-running alerts are on by default), the sample
-// rules, the CloudTrail rules and auto-stop.
+// rules, the CloudTrail rules, auto-stop and the forwarding to a hub.
 var allOn = map[string]any{
 	"SessionIds": "s-fail", "Discover": "true", "DiscoverTags": "team=data",
 	"IdleMinutes": "30", "CostUsd": "10,50", "EnableSampleRules": "true",
 	"TrackFromCloudTrail": "true", "AutoStopIdleSessions": "true",
+	"HubEventBusArn": "arn:aws:events:us-east-1:123456789012:event-bus/sessionwatch-hub",
 }
 
 // observedRun runs the real handler against moto and the Glue emulator,
@@ -243,26 +244,30 @@ var ruleExpectations = map[string][]string{
 	// events: TestCloudTrailRules proves them against the sample records.
 	"CloudTrailCreateRule":     nil,
 	"CloudTrailStopDeleteRule": nil,
-	// Everything: 5 first sightings and 5 alerts (STUCK, RUNNING_LONG,
-	// IDLE, COST twice), then FAILED and its error, TIMEOUT, the deletion
-	// and STOPPED.
-	"AuditTrailRule": {
-		"s-fail Glue Session Error FAILED",
-		"s-fail Glue Session State Change FAILED",
-		"s-fail Glue Session State Change READY",
-		"s-gone Glue Session Deleted null",
-		"s-gone Glue Session State Change READY",
-		"s-idle Glue Session Alert READY IDLE minutes=30",
-		"s-idle Glue Session State Change READY",
-		"s-idle Glue Session State Change TIMEOUT",
-		"s-ok Glue Session Alert READY COST usd=10",
-		"s-ok Glue Session Alert READY COST usd=50",
-		"s-ok Glue Session Alert READY RUNNING_LONG hours=8",
-		"s-ok Glue Session State Change READY",
-		"s-ok Glue Session State Change STOPPED",
-		"s-stuck Glue Session Alert PROVISIONING STUCK minutes=15",
-		"s-stuck Glue Session State Change PROVISIONING",
-	},
+	"AuditTrailRule": everyEvent,
+	// A spoke forwards every event to the hub.
+	"HubForwardingRule": everyEvent,
+}
+
+// everyEvent is every event of observedRun: 5 first sightings and 5
+// alerts (STUCK, RUNNING_LONG, IDLE, COST twice), then FAILED and its
+// error, TIMEOUT, the deletion and STOPPED.
+var everyEvent = []string{
+	"s-fail Glue Session Error FAILED",
+	"s-fail Glue Session State Change FAILED",
+	"s-fail Glue Session State Change READY",
+	"s-gone Glue Session Deleted null",
+	"s-gone Glue Session State Change READY",
+	"s-idle Glue Session Alert READY IDLE minutes=30",
+	"s-idle Glue Session State Change READY",
+	"s-idle Glue Session State Change TIMEOUT",
+	"s-ok Glue Session Alert READY COST usd=10",
+	"s-ok Glue Session Alert READY COST usd=50",
+	"s-ok Glue Session Alert READY RUNNING_LONG hours=8",
+	"s-ok Glue Session State Change READY",
+	"s-ok Glue Session State Change STOPPED",
+	"s-stuck Glue Session Alert PROVISIONING STUCK minutes=15",
+	"s-stuck Glue Session State Change PROVISIONING",
 }
 
 // patternlessRules are the template's AWS::Events::Rule resources without
