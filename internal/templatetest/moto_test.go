@@ -244,7 +244,7 @@ var ruleExpectations = map[string][]string{
 	// events: TestCloudTrailRules proves them against the sample records.
 	"CloudTrailCreateRule":     nil,
 	"CloudTrailStopDeleteRule": nil,
-	"AuditTrailRule": everyEvent,
+	"AuditTrailRule":           everyEvent,
 	// A spoke forwards every event to the hub.
 	"HubForwardingRule": everyEvent,
 }
