@@ -114,8 +114,9 @@ func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 	coldStart := !h.started.Swap(true)
 	res := newResult(req)
 	if call := req.CloudTrail; call != nil && call.Failed {
-		// The call failed: no session changed, nothing to ask anyone.
-		h.Logger.InfoContext(ctx, "record of a failed call: nothing to do", "eventName", call.EventName, "errorCode", call.ErrorCode)
+		// The call failed: no session changed, nothing to ask anyone. The
+		// run still reports itself, like every run (DESIGN: Metrics).
+		h.summary(ctx, req, res, start, coldStart)
 		return res, nil
 	}
 	// Near the invocation's deadline: no Glue call starts in the last
