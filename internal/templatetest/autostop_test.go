@@ -439,20 +439,7 @@ func alertRun(t *testing.T, awsCfg aws.Config, s *stack, patterns map[string]str
 	emu.Put(glueemu.Session{ID: stuckSession, Status: "PROVISIONING", CreatedOn: ago(20 * time.Minute), WorkerType: "G.1X", NumberOfWorkers: workers(2)})
 
 	g := glue.NewFromConfig(awsCfg, wiring.GlueOptions, func(o *glue.Options) { o.BaseEndpoint = aws.String(srv.URL) })
-	vars := function(t, s).Environment.Variables
-	cfg, err := handler.ConfigFromEnv(func(k string) (string, bool) {
-		switch k {
-		case "SNAPSHOT_TABLE":
-			return table, true
-		case "EVENT_BUS_NAME":
-			return bus.Name, true
-		}
-		v, ok := vars[k]
-		return v, ok
-	})
-	if err != nil {
-		t.Fatalf("the template's configuration: %v", err)
-	}
+	cfg := templateConfig(t, s, table, bus.Name)
 	h := handler.New(cfg, g, state.NewStore(dynamodb.NewFromConfig(awsCfg), table), eventbridge.NewFromConfig(awsCfg), nil)
 	h.Now = func() time.Time { return alertsNow }
 	ctx := lambdacontext.NewContext(t.Context(), &lambdacontext.LambdaContext{

@@ -94,20 +94,7 @@ func lifecycleRun(t *testing.T, s *stack, setup func(bus *awstest.Bus)) (ops map
 	glueCfg := awsCfg.Copy()
 	glueCalls := awstest.CountCalls(&glueCfg)
 	g := glue.NewFromConfig(glueCfg, wiring.GlueOptions, func(o *glue.Options) { o.BaseEndpoint = aws.String(srv.URL) })
-	vars := function(t, s).Environment.Variables
-	cfg, err := handler.ConfigFromEnv(func(k string) (string, bool) {
-		switch k {
-		case "SNAPSHOT_TABLE":
-			return table, true
-		case "EVENT_BUS_NAME":
-			return bus.Name, true
-		}
-		v, ok := vars[k]
-		return v, ok
-	})
-	if err != nil {
-		t.Fatalf("the template's configuration: %v", err)
-	}
+	cfg := templateConfig(t, s, table, bus.Name)
 	eb := &outage{EventBridge: eventbridge.NewFromConfig(awsCfg)}
 	h := handler.New(cfg, g, state.NewStore(dynamodb.NewFromConfig(awsCfg), table), eb, nil)
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
@@ -217,6 +204,27 @@ func orNull(s *string) string {
 		return "null"
 	}
 	return *s
+}
+
+// templateConfig is the function's configuration as the template s sets
+// its environment, with the test's own table and bus.
+func templateConfig(t *testing.T, s *stack, table, bus string) handler.Config {
+	t.Helper()
+	vars := function(t, s).Environment.Variables
+	cfg, err := handler.ConfigFromEnv(func(k string) (string, bool) {
+		switch k {
+		case "SNAPSHOT_TABLE":
+			return table, true
+		case "EVENT_BUS_NAME":
+			return bus, true
+		}
+		v, ok := vars[k]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatalf("the template's configuration: %v", err)
+	}
+	return cfg
 }
 
 // ruleExpectations are, for every rule of the template with an event

@@ -468,31 +468,7 @@ func TestReadmeNotificationExample(t *testing.T) {
 // notifying rules publish and nothing else, and its optional subscription.
 func TestSessionEmailTopic(t *testing.T) {
 	s := deploy(t, map[string]any{"EnableSampleRules": "true", "NotificationEmail": "data-team@example.com"})
-	p, err := s.GetSNSTopicPolicyWithName("SessionEmailTopicPolicy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(p.Topics, []string{"${SessionEmailTopic}"}) {
-		t.Errorf("Topics = %v", p.Topics)
-	}
-	sts := asSlice(asMap(p.PolicyDocument)["Statement"])
-	if len(sts) != 1 {
-		t.Fatalf("%d statements, want 1", len(sts))
-	}
-	st := asMap(sts[0])
-	if got := asMap(st["Principal"])["Service"]; got != "events.amazonaws.com" {
-		t.Errorf("Principal service %v, want events.amazonaws.com", got)
-	}
-	if got := strs(st["Action"]); !slices.Equal(got, []string{"sns:Publish"}) {
-		t.Errorf("Action %v, want sns:Publish", got)
-	}
-	var want []string
-	for _, r := range notifyingRules {
-		want = append(want, "${"+r+".Arn}")
-	}
-	if arns := strs(asMap(asMap(st["Condition"])["ArnEquals"])["aws:SourceArn"]); !slices.Equal(arns, want) {
-		t.Errorf("aws:SourceArn %v, want %v", arns, want)
-	}
+	checkRulesOnlyPublish(t, s, "SessionEmailTopicPolicy", "SessionEmailTopic", notifyingRules)
 
 	sub, err := s.GetSNSSubscriptionWithName("SessionEmailSubscription")
 	if err != nil {

@@ -60,23 +60,7 @@ func samPython(t *testing.T) string {
 }
 
 func TestSpokeMakeTarget(t *testing.T) {
-	data, err := os.ReadFile("../../Makefile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recipe []string
-	in := false
-	for _, line := range strings.Split(string(data), "\n") {
-		switch {
-		case strings.HasPrefix(line, "spoke:"):
-			in = true
-		case in && strings.HasPrefix(line, "\t"):
-			recipe = append(recipe, strings.TrimSpace(line))
-		case in:
-			in = false
-		}
-	}
-	cmd := strings.Join(recipe, "\n")
+	cmd := strings.Join(makeRecipe(t, "spoke"), "\n")
 	for _, want := range []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64", "-tags lambda.norpc", "./cmd/bootstrap",
 		"deploy/spoke.py --template template.yaml --bootstrap $(SPOKE_DIR)/bootstrap --out $(SPOKE_DIR)"} {
 		if !strings.Contains(cmd, want) {

@@ -116,9 +116,40 @@ func ratePeriod(tb testing.TB, expr string) time.Duration {
 	return time.Duration(n) * unit
 }
 
-// TestMakefileTarget proves that the target `sam build` runs for
-// BuildMethod makefile exists and builds what the template declares.
-func TestMakefileTarget(t *testing.T) {
+// checkRulesOnlyPublish checks that the topic policy policyID lets
+// EventBridge publish on topic, only from the given rules, and nothing else.
+func checkRulesOnlyPublish(t *testing.T, s *stack, policyID, topic string, rules []string) {
+	t.Helper()
+	p, err := s.GetSNSTopicPolicyWithName(policyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.Topics, []string{"${" + topic + "}"}) {
+		t.Errorf("%s: Topics = %v", policyID, p.Topics)
+	}
+	sts := asSlice(asMap(p.PolicyDocument)["Statement"])
+	if len(sts) != 1 {
+		t.Fatalf("%s: %d statements, want 1", policyID, len(sts))
+	}
+	st := asMap(sts[0])
+	if got := asMap(st["Principal"])["Service"]; got != "events.amazonaws.com" {
+		t.Errorf("%s: Principal service %v, want events.amazonaws.com", policyID, got)
+	}
+	if got := strs(st["Action"]); !slices.Equal(got, []string{"sns:Publish"}) {
+		t.Errorf("%s: Action %v, want sns:Publish", policyID, got)
+	}
+	var want []string
+	for _, r := range rules {
+		want = append(want, "${"+r+".Arn}")
+	}
+	if arns := strs(asMap(asMap(st["Condition"])["ArnEquals"])["aws:SourceArn"]); !slices.Equal(arns, want) {
+		t.Errorf("%s: aws:SourceArn %v, want %v", policyID, arns, want)
+	}
+}
+
+// makeRecipe is the recipe of the Makefile's target, a command a line.
+func makeRecipe(t *testing.T, target string) []string {
+	t.Helper()
 	data, err := os.ReadFile("../../Makefile")
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +158,7 @@ func TestMakefileTarget(t *testing.T) {
 	in := false
 	for _, line := range strings.Split(string(data), "\n") {
 		switch {
-		case strings.HasPrefix(line, "build-"+functionID+":"):
+		case strings.HasPrefix(line, target+":"):
 			in = true
 		case in && strings.HasPrefix(line, "\t"):
 			recipe = append(recipe, strings.TrimSpace(line))
@@ -135,6 +166,13 @@ func TestMakefileTarget(t *testing.T) {
 			in = false
 		}
 	}
+	return recipe
+}
+
+// TestMakefileTarget proves that the target `sam build` runs for
+// BuildMethod makefile exists and builds what the template declares.
+func TestMakefileTarget(t *testing.T) {
+	recipe := makeRecipe(t, "build-"+functionID)
 	if len(recipe) == 0 {
 		t.Fatalf("Makefile has no build-%s target with a recipe", functionID)
 	}
@@ -758,28 +796,7 @@ func TestSampleRules(t *testing.T) {
 	}
 
 	t.Run("SessionAlertTopicPolicy", func(t *testing.T) {
-		p, err := s.GetSNSTopicPolicyWithName("SessionAlertTopicPolicy")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(p.Topics, []string{"${SessionAlertTopic}"}) {
-			t.Errorf("Topics = %v", p.Topics)
-		}
-		sts := asSlice(asMap(p.PolicyDocument)["Statement"])
-		if len(sts) != 1 {
-			t.Fatalf("%d statements, want 1", len(sts))
-		}
-		st := asMap(sts[0])
-		if got := asMap(st["Principal"])["Service"]; got != "events.amazonaws.com" {
-			t.Errorf("Principal service %v, want events.amazonaws.com", got)
-		}
-		if got := strs(st["Action"]); !slices.Equal(got, []string{"sns:Publish"}) {
-			t.Errorf("Action %v, want sns:Publish", got)
-		}
-		arns := strs(asMap(asMap(st["Condition"])["ArnEquals"])["aws:SourceArn"])
-		if want := []string{"${FailedSessionsRule.Arn}", "${SessionErrorsRule.Arn}", "${SessionAlertsRule.Arn}"}; !slices.Equal(arns, want) {
-			t.Errorf("aws:SourceArn %v, want %v", arns, want)
-		}
+		checkRulesOnlyPublish(t, s, "SessionAlertTopicPolicy", "SessionAlertTopic", []string{"FailedSessionsRule", "SessionErrorsRule", "SessionAlertsRule"})
 	})
 
 	t.Run("audit log group", func(t *testing.T) {
