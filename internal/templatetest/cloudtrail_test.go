@@ -4,7 +4,7 @@ package templatetest
 // their patterns pick exactly the records they should (in moto), and that
 // their input transformers hand the function the record's envelope and the
 // fields it reads and nothing else, neither in moto nor under AWS's
-// documented transformer behaviour (awsTransform), which moto does not
+// documented transformer behaviour (ebModels, transformer_test.go), which moto does not
 // follow.
 
 import (
@@ -219,16 +219,18 @@ func TestCloudTrailRules(t *testing.T) {
 					continue
 				}
 				tr := transformer(t, s, id)
-				got, err := awsTransform(r.raw, tr.InputPathsMap, tr.InputTemplate)
-				if err != nil {
-					t.Errorf("%s through %s: %v", r.name, id, err)
-					continue
-				}
-				if strings.Contains(got, plantedSecret) {
-					t.Errorf("%s through %s carries the planted secret: %s", r.name, id, got)
-				}
-				if canonical(t, []byte(got)) != canonical(t, []byte(r.reduced)) {
-					t.Errorf("%s through %s:\n got %s\nwant %s", r.name, id, got, r.reduced)
+				for reading, m := range ebModels {
+					got, ok := m.render(tr.InputPathsMap, tr.InputTemplate, decodeEvent(t, r.raw))
+					if !ok {
+						t.Errorf("%s through %s (%s): not delivered", r.name, id, reading)
+						continue
+					}
+					if strings.Contains(got, plantedSecret) {
+						t.Errorf("%s through %s (%s) carries the planted secret: %s", r.name, id, reading, got)
+					}
+					if canonical(t, []byte(got)) != canonical(t, []byte(r.reduced)) {
+						t.Errorf("%s through %s (%s):\n got %s\nwant %s", r.name, id, reading, got, r.reduced)
+					}
 				}
 			}
 		}
@@ -243,12 +245,11 @@ func TestCloudTrailRules(t *testing.T) {
 		for id, valid := range map[string]bool{`nb-"quoted"`: false, `a", "x": "b`: true, `back\slash`: false} {
 			raw, _ := json.Marshal(map[string]any{"detail": map[string]any{"eventSource": "glue.amazonaws.com", "eventName": "StopSession", "requestParameters": map[string]any{"id": id}},
 				"version": "0", "id": "e", "detail-type": "AWS API Call via CloudTrail", "source": "aws.glue", "account": "123456789012", "time": "t", "region": "us-east-1", "resources": []any{}})
-			got, err := awsTransform(raw, tr.InputPathsMap, tr.InputTemplate)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if json.Valid([]byte(got)) != valid {
-				t.Errorf("id %q: output valid JSON %v, want %v: %s", id, !valid, valid, got)
+			// AWS's documented reading: no escaping (a rendering that is
+			// not JSON is not delivered).
+			got, delivered := ebModels["no escaping, null as empty"].render(tr.InputPathsMap, tr.InputTemplate, decodeEvent(t, raw))
+			if delivered != valid {
+				t.Errorf("id %q: delivered %v, want %v: %s", id, delivered, valid, got)
 			}
 			var rec struct {
 				Detail struct {
@@ -352,88 +353,6 @@ func TestCloudTrailRulesInMoto(t *testing.T) {
 			}
 		})
 	}
-}
-
-// awsTransform applies an input transformer to event as AWS documents it
-// ("Transforming Amazon EventBridge target input": the examples and
-// Common issues), where moto does otherwise:
-//   - a variable takes the value at its path (dot notation: the only
-//     syntax these rules use); a variable whose path is not in the event
-//     "isn't created and won't appear in the output": what then becomes of
-//     its placeholder is not said, so it is an error here;
-//   - a placeholder standing as a JSON value becomes the value as JSON
-//     (a string quoted: the "Simple JSON" example);
-//   - a placeholder inside a string of the template becomes the string's
-//     characters as they are: "EventBridge doesn't escape values extracted
-//     by Input Path" (an object or array: its JSON less its quotes).
-func awsTransform(event []byte, paths map[string]string, template string) (string, error) {
-	var root any
-	dec := json.NewDecoder(bytes.NewReader(event))
-	dec.UseNumber()
-	if err := dec.Decode(&root); err != nil {
-		return "", err
-	}
-	values := map[string]any{}
-	for name, path := range paths {
-		v, ok := root, strings.HasPrefix(path, "$.")
-		for _, key := range strings.Split(strings.TrimPrefix(path, "$."), ".") {
-			if !ok {
-				break
-			}
-			m, isMap := v.(map[string]any)
-			v, ok = m[key]
-			ok = ok && isMap
-		}
-		if ok {
-			values[name] = v
-		}
-	}
-	var out strings.Builder
-	inString := false
-	for i := 0; i < len(template); i++ {
-		c := template[i]
-		switch {
-		case c == '<':
-			end := strings.IndexByte(template[i:], '>')
-			name := ""
-			if end > 0 {
-				name = template[i+1 : i+end]
-			}
-			if _, declared := paths[name]; !declared {
-				out.WriteByte(c) // not a placeholder
-				continue
-			}
-			v, ok := values[name]
-			if !ok {
-				return "", fmt.Errorf("placeholder <%s>: its path %s is not in the event", name, paths[name])
-			}
-			var buf bytes.Buffer
-			enc := json.NewEncoder(&buf)
-			enc.SetEscapeHTML(false)
-			if err := enc.Encode(v); err != nil {
-				return "", err
-			}
-			text := strings.TrimSuffix(buf.String(), "\n")
-			if inString {
-				if s, isString := v.(string); isString {
-					text = s
-				} else {
-					text = strings.ReplaceAll(text, `"`, "")
-				}
-			}
-			out.WriteString(text)
-			i += end
-		case c == '\\' && inString && i+1 < len(template):
-			out.WriteString(template[i : i+2])
-			i++
-		default:
-			if c == '"' {
-				inString = !inString
-			}
-			out.WriteByte(c)
-		}
-	}
-	return out.String(), nil
 }
 
 // TestReadmeCloudTrailExample holds the README's example of what the
