@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 
 	"sessionwatch/schema"
 )
@@ -160,6 +162,8 @@ func Entry(e ebtypes.PutEventsRequestEntry) error {
 	return Event(raw)
 }
 
+var english = message.NewPrinter(language.English)
+
 var sessionARN = regexp.MustCompile(`^arn:[^:]+:glue:([^:]+):([0-9]{12}):session/`)
 
 func accountRegion(resources []string) (account, region string) {
@@ -182,7 +186,7 @@ func describe(obj map[string]any) string {
 // each: where in the event, and what is wrong there.
 func leaves(ve *jsonschema.ValidationError) []string {
 	if len(ve.Causes) == 0 {
-		return []string{fmt.Sprintf("  at %q: %s", "/"+strings.Join(ve.InstanceLocation, "/"), ve.ErrorKind)}
+		return []string{fmt.Sprintf("  at %q: %s", "/"+strings.Join(ve.InstanceLocation, "/"), ve.ErrorKind.LocalizedString(english))}
 	}
 	var out []string
 	for _, c := range ve.Causes {
