@@ -34,3 +34,10 @@ local-invoke:
 .PHONY: bench
 bench:
 	$(GO) run ./internal/bench/run $(BENCH_FLAGS)
+
+# Copy the published event schemas (schema/*.json) into template.yaml, the
+# Content of its AWS::EventSchemas::Schema resources. Run after editing
+# schema/; internal/templatetest fails until the two agree.
+.PHONY: schemas
+schemas:
+	$(GO) run ./internal/schemagen -template template.yaml
