@@ -30,6 +30,26 @@ type Request struct {
 	// is no filter. (Not omitempty: {} and no tags differ.)
 	Tags   map[string]string `json:"tags"`
 	DryRun bool              `json:"dryRun,omitempty"`
+	// Scheduled is set when the payload is an EventBridge event (a rule's
+	// schedule, EventBridge Scheduler, `sam local generate-event`), not a
+	// poll request: it is not part of a request's JSON.
+	Scheduled bool `json:"-"`
+}
+
+// What started a run, as the metrics' Trigger dimension names it.
+const (
+	TriggerSchedule   = "schedule"
+	TriggerRequest    = "request"
+	TriggerCloudTrail = "cloudtrail"
+)
+
+// Trigger says what started the run: a schedule, a poll request (a
+// direct invoke, a schedule's Input, the CLI) or a CloudTrail record.
+func (r Request) Trigger() string {
+	if r.Scheduled {
+		return TriggerSchedule
+	}
+	return TriggerRequest
 }
 
 // InputError is a rejected invocation payload. Lambda reports its type name
@@ -79,6 +99,7 @@ func ParseRequest(payload []byte) (Request, error) {
 				return req, badInput("unknown field %.64q in an EventBridge event (a poll request goes in a schedule's Input, not beside the event's fields)", name)
 			}
 		}
+		req.Scheduled = true
 		return req, nil
 	}
 	for name, raw := range fields {

@@ -39,13 +39,13 @@ func TestParseRequestAccepts(t *testing.T) {
 		  "detail-type": "Scheduled Event", "source": "aws.events",
 		  "account": "123456789012", "time": "2026-11-24T12:00:00Z", "region": "us-east-1",
 		  "resources": ["arn:aws:events:us-east-1:123456789012:rule/sessionwatch"],
-		  "detail": {}}`, handler.Request{}},
+		  "detail": {}}`, handler.Request{Scheduled: true}},
 		{"EventBridge Scheduler", `{
 		  "version": "0", "id": "1f4b6c1e-7a0e-4d2c-9b5f-2f0b3a2c7d11",
 		  "detail-type": "Scheduled Event", "source": "aws.scheduler",
 		  "account": "123456789012", "time": "2026-11-24T12:00:00Z", "region": "us-east-1",
 		  "resources": ["arn:aws:scheduler:us-east-1:123456789012:schedule/default/sessionwatch"],
-		  "detail": "{}"}`, handler.Request{}},
+		  "detail": "{}"}`, handler.Request{Scheduled: true}},
 		{"sam local generate-event cloudwatch scheduled-event", `{
 		  "id": "cdc73f9d-aea9-11e3-9d5a-835b769c0d9c",
 		  "detail-type": "Scheduled Event",
@@ -55,7 +55,7 @@ func TestParseRequestAccepts(t *testing.T) {
 		  "region": "us-east-1",
 		  "resources": ["arn:aws:events:us-east-1:123456789012:rule/ExampleRule"],
 		  "detail": {}
-		}`, handler.Request{}},
+		}`, handler.Request{Scheduled: true}},
 		{"full poll request", `{"sessionIds": ["s-1", "s-2"], "track": ["s-3"], "untrack": ["s-4"],
 		  "discover": true, "tags": {"team": "data"}, "dryRun": true}`, handler.Request{
 			SessionIDs: []string{"s-1", "s-2"}, Track: []string{"s-3"}, Untrack: []string{"s-4"},
@@ -74,7 +74,7 @@ func TestParseRequestAccepts(t *testing.T) {
 		{"255 two-byte characters", `{"track": ["` + strings.Repeat("é", 255) + `"]}`, handler.Request{Track: []string{strings.Repeat("é", 255)}}},
 		{"escaped surrogate pair", `{"sessionIds": ["s-\ud83d\ude42"]}`, handler.Request{SessionIDs: []string{"s-🙂"}}},
 		{"escaped backslash before u", `{"sessionIds": ["s-\\ud800"]}`, handler.Request{SessionIDs: []string{`s-\ud800`}}},
-		{"same name in sibling objects", `{"detail-type": "Scheduled Event", "source": "aws.events", "detail": {"a": {"x": 1}, "b": {"x": 2}, "c": [{"x": 1}, {"x": 2}]}}`, handler.Request{}},
+		{"same name in sibling objects", `{"detail-type": "Scheduled Event", "source": "aws.events", "detail": {"a": {"x": 1}, "b": {"x": 2}, "c": [{"x": 1}, {"x": 2}]}}`, handler.Request{Scheduled: true}},
 		{"MaxRequestIDs ids", `{"sessionIds": ` + idsJSON(manyIDs(handler.MaxRequestIDs, "s-")...) + `}`, handler.Request{SessionIDs: manyIDs(handler.MaxRequestIDs, "s-")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

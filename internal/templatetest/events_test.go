@@ -128,6 +128,9 @@ func pollDefaults(t *testing.T, r handler.Request) {
 	if r.SessionIDs != nil || r.Track != nil || r.Untrack != nil || r.Discover != nil || r.Tags != nil || r.DryRun {
 		t.Errorf("got %+v, want a poll with the configured defaults", r)
 	}
+	if r.Trigger() != handler.TriggerSchedule {
+		t.Errorf("trigger %q, want %q", r.Trigger(), handler.TriggerSchedule)
+	}
 }
 
 // TestEnvVarsFile proves that events/env.json (`sam local invoke
