@@ -18,6 +18,28 @@ go vet ./...
 log "staticcheck"
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
+# cfn-lint (with aws-sam-translator) ships with the machine's pyenv Python
+# 3.11, like moto_server below: found, not installed. It lints template.yaml
+# when present; with CI set, its absence is a failure.
+cfnlint=$(command -v cfn-lint || true)
+if [ -z "$cfnlint" ] && [ -x "${PYENV_ROOT:-$HOME/.pyenv}/shims/cfn-lint" ]; then
+  cfnlint=${PYENV_ROOT:-$HOME/.pyenv}/shims/cfn-lint
+fi
+# A pyenv shim whose selected Python lacks cfn-lint counts as absent.
+if [[ $cfnlint == */shims/cfn-lint ]] && [ -x "${cfnlint%/shims/*}/libexec/pyenv" ] &&
+  ! PYENV_ROOT=${cfnlint%/shims/*} "${cfnlint%/shims/*}/libexec/pyenv" which cfn-lint >/dev/null 2>&1; then
+  cfnlint=
+fi
+if [ -n "$cfnlint" ]; then
+  log "cfn-lint template.yaml ($cfnlint)"
+  "$cfnlint" template.yaml
+elif [ -n "${CI:-}" ]; then
+  echo "cfn-lint not found: CI lints template.yaml with cfn-lint 1.51.0 (it ships with the machine's pyenv Python 3.11, on PATH through the pyenv shims)" >&2
+  exit 1
+else
+  log "cfn-lint not found: template.yaml not linted (CI=true makes this a failure)"
+fi
+
 # moto_server ships with the machine's pyenv Python 3.11; no registry here
 # serves it, so it is found, not installed.
 moto=$(command -v moto_server || true)

@@ -17,7 +17,7 @@ var Env = []string{
 	"SNAPSHOT_TABLE", "EVENT_BUS_NAME", "EVENT_SOURCE", "SESSION_IDS",
 	"DISCOVER", "DISCOVER_TAGS", "MAX_CONCURRENCY", "RETENTION_DAYS",
 	"GLUE_REQUEST_ORIGIN", "STUCK_MINUTES", "RUNNING_HOURS", "IDLE_MINUTES",
-	"COST_USD", "DPU_HOUR_USD",
+	"COST_USD", "DPU_HOUR_USD", "METRICS_NAMESPACE",
 }
 
 // Lookup reads one environment variable: its value, and whether it is set
@@ -50,6 +50,9 @@ type Config struct {
 	CostUSD []float64
 	// DPUHourUSD is the price of one DPU-hour of every estimate.
 	DPUHourUSD float64
+	// MetricsNamespace is the CloudWatch namespace of the run's metrics
+	// (metrics.go).
+	MetricsNamespace string
 }
 
 // ConfigFromEnv reads and validates the configuration through lookup
@@ -124,7 +127,42 @@ func ConfigFromEnv(lookup Lookup) (Config, error) {
 			c.DPUHourUSD = price
 		}
 	}
+	c.MetricsNamespace = "sessionwatch"
+	if s := getenv("METRICS_NAMESPACE"); strings.TrimSpace(s) != "" {
+		if err := validateNamespace(s); err != nil {
+			bad("METRICS_NAMESPACE", "%v", err)
+		} else {
+			c.MetricsNamespace = s
+		}
+	}
 	return c, errors.Join(errs...)
+}
+
+// namespacePattern is CloudWatch's rule for a namespace: "valid ASCII
+// characters, and 255 or fewer characters. Possible characters are:
+// alphanumeric characters (0-9A-Za-z), period (.), hyphen (-), underscore
+// (_), forward slash (/), hash (#), colon (:), and the space character"
+// (CloudWatch User Guide, CloudWatch concepts, Namespaces;
+// https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_concepts.html#Namespace).
+var namespacePattern = regexp.MustCompile(`^[0-9A-Za-z._/#: -]{1,255}$`)
+
+// validateNamespace rejects a namespace CloudWatch would not extract
+// metrics into: besides namespacePattern, it must hold a character other
+// than a space, must not start with a colon (the pattern [^:].* of
+// PutMetricData's and PutMetricAlarm's Namespace), and must not start with
+// "AWS/", which AWS reserves for its services (PutMetricData, Namespace).
+func validateNamespace(ns string) error {
+	switch {
+	case !namespacePattern.MatchString(ns):
+		return fmt.Errorf("%.60q is not a CloudWatch namespace: 1 to 255 letters, digits, spaces or the characters . - _ / # : only", ns)
+	case strings.TrimSpace(ns) == "":
+		return fmt.Errorf("%q holds only spaces; a CloudWatch namespace needs another character", ns)
+	case strings.HasPrefix(ns, ":"):
+		return fmt.Errorf("%q starts with a colon, which CloudWatch does not accept", ns)
+	case strings.HasPrefix(ns, "AWS/"):
+		return fmt.Errorf("%q starts with \"AWS/\", which CloudWatch reserves for AWS services", ns)
+	}
+	return nil
 }
 
 // parseThresholds reads a comma-separated list of positive numbers, such

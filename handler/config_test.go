@@ -19,7 +19,7 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := handler.Config{Table: "snapshots", EventBus: "default", Source: "sessionwatch", MaxConcurrency: 8, RetentionDays: 30,
-		StuckMinutes: 15, RunningHours: []float64{8, 24}, DPUHourUSD: 0.44}
+		StuckMinutes: 15, RunningHours: []float64{8, 24}, DPUHourUSD: 0.44, MetricsNamespace: "sessionwatch"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
@@ -41,6 +41,7 @@ func TestConfigFromEnvParses(t *testing.T) {
 		"IDLE_MINUTES":        "30",
 		"COST_USD":            "50,10",
 		"DPU_HOUR_USD":        "0.52",
+		"METRICS_NAMESPACE":   "Data Platform/sessionwatch",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +52,7 @@ func TestConfigFromEnvParses(t *testing.T) {
 		DiscoverTags:   map[string]string{"team": "data", "env": "prod", "empty": ""},
 		MaxConcurrency: 16, RetentionDays: 7, RequestOrigin: "sessionwatch",
 		StuckMinutes: 0, RunningHours: []float64{4.5, 8, 24}, IdleMinutes: 30, CostUSD: []float64{10, 50}, DPUHourUSD: 0.52,
+		MetricsNamespace: "Data Platform/sessionwatch",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)

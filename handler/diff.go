@@ -22,6 +22,11 @@ func (h *Handler) diffSession(s *session, at time.Time, resources []string) erro
 		return err
 	}
 	s.next, s.out = next, out
+	for _, ev := range events {
+		if ev.DetailType == DetailTypeAlert {
+			s.alerts = append(s.alerts, ev.Detail.Alert)
+		}
+	}
 	return nil
 }
 

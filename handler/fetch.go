@@ -62,12 +62,14 @@ func (h *Handler) fetch(ctx, fetchCtx context.Context, p *plan, res *Result) (*f
 			return
 		}
 		notFound := s.answer == nil && (s.prev == nil || !s.prev.Seen())
+		answer := s.answer
 		s.prev = p.floor(s)
 		diffErr := h.diffSession(s, at, resources(s.id))
 		s.answer = nil // a large fleet's answers need not outlive the diff
 		mu.Lock()
 		defer mu.Unlock()
 		res.Polled++
+		res.fleet.observe(answer)
 		f.polled[s] = true
 		if notFound {
 			res.NotFound = append(res.NotFound, s.id)

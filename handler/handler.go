@@ -8,9 +8,12 @@ package handler
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 
 	"sessionwatch/state"
@@ -44,6 +47,15 @@ type Handler struct {
 	// DeadlineReserve is the time kept back before the invocation's
 	// deadline for publishing and saving: no new Glue call starts after it.
 	DeadlineReserve time.Duration
+	// Metrics, when set, receives each run's CloudWatch embedded metric
+	// format document, one line (metrics.go): the Lambda bootstrap sets it
+	// to stdout, which Lambda sends to the function's log group.
+	Metrics io.Writer
+	// FunctionName is the FunctionName dimension of the metrics:
+	// AWS_LAMBDA_FUNCTION_NAME in Lambda.
+	FunctionName string
+
+	started atomic.Bool // a run has started: the next ones are warm
 }
 
 // New returns a handler for cfg that talks to Glue, the snapshot store and
@@ -63,6 +75,7 @@ func New(cfg Config, g Glue, store *state.Store, eb EventBridge, logger *slog.Lo
 		Now:             time.Now,
 		Logger:          logger,
 		DeadlineReserve: 3 * time.Second,
+		FunctionName:    lambdacontext.FunctionName,
 	}
 }
 
@@ -98,6 +111,7 @@ func (e *RunError) Unwrap() error { return e.Err }
 // reports it.
 func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 	start := h.Now()
+	coldStart := !h.started.Swap(true)
 	res := newResult(req)
 	// Near the invocation's deadline: no Glue call starts in the last
 	// DeadlineReserve, and publishing stops half-way through it, so what
@@ -117,9 +131,17 @@ func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 	}
 	events := gather(p.outbox, f.changed, resourcesFor(ctx))
 	res.Changed = len(f.changed)
+	for _, s := range f.changed {
+		for _, kind := range s.alerts {
+			if res.alerts == nil {
+				res.alerts = map[string]int{}
+			}
+			res.alerts[kind]++
+		}
+	}
 	if req.DryRun {
 		res.listEvents(events)
-		h.summary(ctx, res, start)
+		h.summary(ctx, req, res, start, coldStart)
 		return res, nil
 	}
 	h.publish(publishCtx, events, res)
@@ -127,7 +149,7 @@ func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	h.recordCursor(ctx, p, f, res)
-	h.summary(ctx, res, start)
+	h.summary(ctx, req, res, start, coldStart)
 	if err := h.noneAccepted(events, res); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -86,10 +87,20 @@ func (h *Handler) publish(ctx context.Context, events []*outgoing, res *Result) 
 		return // a run with nothing to publish does not touch EventBridge
 	}
 	h.pub.publish(ctx, events)
+	causes := map[string]int{} // why events were not published: how many
 	for _, o := range events {
 		if o.err == nil {
 			res.Published++
+			continue
 		}
+		causes[strings.Replace(o.err.Error(), "entry "+o.ev.EventID+": ", "", 1)]++
+	}
+	if res.Published == 0 {
+		return // the run fails (noneAccepted), and Invoke logs it once
+	}
+	// One line per cause, not per event: an outage leaves thousands.
+	for _, cause := range slices.Sorted(maps.Keys(causes)) {
+		h.Logger.WarnContext(ctx, "events not published, kept for the next run", "events", causes[cause], "error", cause)
 	}
 }
 

@@ -45,6 +45,10 @@ type Result struct {
 	DryRun      bool           `json:"dryRun,omitempty"`
 	Events      *[]DryRunEvent `json:"events,omitempty"`
 	EventsTotal int            `json:"eventsTotal,omitempty"`
+
+	// fleet and alerts are for the run's metrics only (metrics.go).
+	fleet  Fleet
+	alerts map[string]int
 }
 
 // MaxResponseSize bounds the JSON Invoke returns: Lambda refuses a
@@ -95,14 +99,17 @@ func (r *Result) listEvents(events []*outgoing) {
 	r.Events = &list
 }
 
-// summary logs the run's one summary line.
-func (h *Handler) summary(ctx context.Context, res *Result, start time.Time) {
+// summary logs the run's one summary line and writes its metrics: with
+// the EMF document, the only lines of a healthy run.
+func (h *Handler) summary(ctx context.Context, req Request, res *Result, start time.Time, coldStart bool) {
+	elapsed := h.Now().Sub(start)
 	h.Logger.InfoContext(ctx, "run complete",
 		"watched", res.Watched, "polled", res.Polled, "changed", res.Changed,
 		"published", res.Published, "pending", res.Pending, "conflicts", res.Conflicts,
 		"notFound", len(res.NotFound), "skipped", len(res.Skipped), "errors", len(res.Errors),
 		"idleUnchecked", len(res.IdleUnchecked),
-		"dryRun", res.DryRun, "durationMs", h.Now().Sub(start).Milliseconds())
+		"dryRun", res.DryRun, "durationMs", elapsed.Milliseconds())
+	h.writeMetrics(ctx, req, res, start, elapsed, coldStart)
 }
 
 // marshalWithin renders r as JSON in fewer than limit bytes. When it would

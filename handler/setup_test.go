@@ -90,6 +90,7 @@ import (
 
 	"sessionwatch/handler"
 	"sessionwatch/internal/awstest"
+	"sessionwatch/internal/emftest"
 	"sessionwatch/internal/fakeaws"
 	"sessionwatch/internal/glueemu"
 	"sessionwatch/internal/wiring"
@@ -103,8 +104,10 @@ const (
 	testBus   = "test-bus"
 	// testSource is EVENT_SOURCE.
 	testSource = "sessionwatch.test"
-	// functionARN is the ARN of the function in lambdaCtx.
-	functionARN = "arn:aws:lambda:us-east-1:123456789012:function:sessionwatch"
+	// functionARN is the ARN of the function in lambdaCtx, testFunction
+	// its name.
+	functionARN  = "arn:aws:lambda:us-east-1:123456789012:function:sessionwatch"
+	testFunction = "sessionwatch"
 	// testSecret is a DefaultArguments value of the sessions of
 	// fullSession and emuSession, which nothing a run produces may hold.
 	testSecret = "hunter2-do-not-leak"
@@ -193,6 +196,9 @@ type testbed struct {
 	h    *handler.Handler // built by newTestbed over the fields below
 	now  time.Time        // the clock of every handler of the testbed
 	logs *syncBuffer      // every handler's JSON log, debug level
+	// metrics holds every handler's EMF documents, one a line; each is
+	// validated against the EMF schema when the test ends.
+	metrics *syncBuffer
 	// store is the state.Store of every handler (tune it, e.g. Backoff;
 	// read the table through tb.snapshot and tb.registry).
 	store *state.Store
@@ -230,7 +236,8 @@ func newTestbed(t *testing.T, opts ...option) *testbed {
 	for _, o := range opts {
 		o(&c)
 	}
-	tb := &testbed{now: testStart, logs: &syncBuffer{}, step: c.step}
+	tb := &testbed{now: testStart, logs: &syncBuffer{}, metrics: &syncBuffer{}, step: c.step}
+	t.Cleanup(func() { emftest.Documents(t, tb.metrics.String()) })
 	tb.logger = slog.New(slog.NewJSONHandler(tb.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	var eb handler.EventBridge
@@ -309,6 +316,7 @@ func (tb *testbed) newHandler(g handler.Glue, eb handler.EventBridge) *handler.H
 	}
 	h := handler.New(tb.cfg, g, tb.store, eb, tb.logger)
 	h.Now = func() time.Time { return tb.now }
+	h.Metrics, h.FunctionName = tb.metrics, testFunction
 	return h
 }
 

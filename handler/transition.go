@@ -125,6 +125,11 @@ func Transition(prev *state.Snapshot, obs Observation, rules Rules) (next *state
 
 	backfill := first && !reborn && finished
 	cost := CostOf(cur, obs.At, rules.DPUHourUSD)
+	next.DPU, next.DPUHours = nil, nil
+	if cost != nil {
+		dpu, hours := *cost.DPU, cost.DPUHours
+		next.DPU, next.DPUHours = &dpu, &hours
+	}
 	base := change{first: first, backfill: backfill, createdOn: next.CreatedOn, cost: cost,
 		status: nonEmpty(status), errorMessage: nonEmpty(errMsg)}
 	if !first {
@@ -191,6 +196,7 @@ func sameRecord(prev, next *state.Snapshot) bool {
 	}
 	p := *prev
 	p.ExpiresAt = next.ExpiresAt
+	p.DPU, p.DPUHours = next.DPU, next.DPUHours // what it cost so far goes with a change
 	if p.CreatedOn == nil {
 		p.CreatedOn = next.CreatedOn
 	}

@@ -29,6 +29,7 @@ type session struct {
 	activity *Activity
 	next     *state.Snapshot // to save; nil when nothing changed
 	out      []*outgoing     // its new events
+	alerts   []string        // the kinds of its new alerts
 }
 
 // plan is a run's watched set, in the order the run goes through it: the

@@ -58,6 +58,12 @@ type Snapshot struct {
 	// RUNNING_LONG:<hours>, IDLE:<start of the idle spell>, COST:<usd>), so
 	// that each fires once.
 	Fired []string `dynamodbav:"Fired,stringset,omitempty"`
+	// DPU is the session's capacity (its events' cost.dpu) and DPUHours
+	// the DPU-hours it had used (cost.dpuHours), as of the last write; nil
+	// when unknown. They are written with a change, never for themselves
+	// (a quiet run writes nothing): `sessionwatch list` reads them.
+	DPU      *float64 `dynamodbav:"Dpu,omitempty"`
+	DPUHours *float64 `dynamodbav:"DpuHours,omitempty"`
 }
 
 // Event is one event as it goes to EventBridge, kept in the outbox until

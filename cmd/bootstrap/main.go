@@ -23,5 +23,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "sessionwatch:", err)
 		os.Exit(1)
 	}
+	// Each run's metrics go to stdout beside the logger's lines: Lambda
+	// sends both to the function's log group, where CloudWatch extracts the
+	// embedded metric format documents.
+	app.Handler.Metrics = os.Stdout
 	lambda.Start(app.Handler)
 }

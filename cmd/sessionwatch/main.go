@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"sessionwatch/handler"
@@ -32,12 +31,14 @@ Commands:
   poll      run one poll and print its summary as JSON
   track     add session ids to the registry of watched sessions
   untrack   remove session ids from the registry
-  list      list the watched sessions and their last known status
+  list      list the watched sessions, the costly and stuck ones first
+  status    print the installation's health; exit 1 when it needs attention
   demo      run the real handler against in-process stand-ins (no AWS)
 
 Configuration comes from the same environment variables as the Lambda
-function (SNAPSHOT_TABLE is required for all but demo); AWS credentials,
-region and endpoints from the standard AWS chain.
+function (SNAPSHOT_TABLE is required for all but demo), or, for list,
+status, track and untrack, from a deployed stack (--stack NAME); AWS
+credentials, region and endpoints from the standard AWS chain.
 Run 'sessionwatch <command> --help' for a command's flags.
 `
 
@@ -59,6 +60,10 @@ func exitCode(err error) int {
 	var usageErr usageError
 	if errors.As(err, &usageErr) {
 		return 2
+	}
+	var health healthError
+	if errors.As(err, &health) {
+		return health.code
 	}
 	return 1
 }
@@ -110,6 +115,7 @@ func run(ctx context.Context, args []string, lookup handler.Lookup, stdout, stde
 		return enc.Encode(res)
 	case "track", "untrack":
 		fs := newFlags(cmd+" ID...", fmt.Sprintf("%ss session ids in the registry kept in SNAPSHOT_TABLE. Ids are read as\nSESSION_IDS is: an argument may hold several, separated by commas; blanks\naround an id, empty items and repeats are dropped.", strings.ToUpper(cmd[:1])+cmd[1:]), stderr)
+		stackName := fs.String("stack", "", "the table of this deployed CloudFormation stack (name or id) instead of SNAPSHOT_TABLE")
 		if err := parse(fs, args, 1); err != nil {
 			return err
 		}
@@ -119,6 +125,9 @@ func run(ctx context.Context, args []string, lookup handler.Lookup, stdout, stde
 		}
 		if len(ids) == 0 {
 			return usageError{fmt.Sprintf("%s needs at least 1 session id", cmd)}
+		}
+		if lookup, err = stackLookup(ctx, *stackName, lookup); err != nil {
+			return err
 		}
 		app, err := wiring.FromEnv(ctx, lookup, logger(stderr))
 		if err != nil {
@@ -136,36 +145,9 @@ func run(ctx context.Context, args []string, lookup handler.Lookup, stdout, stde
 		fmt.Fprintf(stdout, "%sed %d session(s)\n", cmd, len(ids))
 		return nil
 	case "list":
-		fs := newFlags("list", "Lists the watched session ids with their last known status.", stderr)
-		if err := parse(fs, args, 0); err != nil {
-			return err
-		}
-		app, err := wiring.FromEnv(ctx, lookup, logger(stderr))
-		if err != nil {
-			return err
-		}
-		shelf, err := app.Store.ReadShelf(ctx)
-		if err != nil {
-			return err
-		}
-		ids := shelf.Watched
-		snaps, _, err := app.Store.Load(ctx, ids)
-		if err != nil {
-			return err
-		}
-		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "SESSION ID\tSTATUS\tSINCE")
-		for _, id := range ids {
-			status, since := "(not polled yet)", ""
-			if s, ok := snaps[id]; ok {
-				status, since = s.Status, s.ObservedAt.UTC().Format("2006-01-02T15:04:05Z")
-				if s.Deleted {
-					status = "(deleted)"
-				}
-			}
-			fmt.Fprintf(w, "%s\t%s\t%s\n", id, status, since)
-		}
-		return w.Flush()
+		return listCmd(ctx, args, lookup, stdout, stderr)
+	case "status":
+		return statusCmd(ctx, args, lookup, stdout, stderr)
 	}
 	fmt.Fprint(stderr, usage)
 	return usageError{fmt.Sprintf("unknown command %q", cmd)}

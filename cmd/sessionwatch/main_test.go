@@ -167,6 +167,9 @@ func TestCLIErrors(t *testing.T) {
 		{"bad tags", nil, []string{"poll", "--tags", "team"}, 2, "is not key=value"},
 		{"tags without discovery", nil, []string{"poll", "--discover", "false", "--tags", "team=data"}, 2, `"discover" is false`},
 		{"stray argument", nil, []string{"list", "x"}, 2, "takes no arguments"},
+		{"no segments", nil, []string{"list", "--segments", "0"}, 2, "--segments takes 1 to 1000000"},
+		{"negative schedule", nil, []string{"status", "--schedule-minutes", "-5"}, 2, "--schedule-minutes takes a positive number"},
+		{"status without table", nil, []string{"status"}, 1, "(or give --stack)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,7 +182,7 @@ func TestCLIErrors(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	for _, cmd := range []string{"poll", "track", "untrack", "list", "demo"} {
+	for _, cmd := range []string{"poll", "track", "untrack", "list", "status", "demo"} {
 		t.Run(cmd, func(t *testing.T) {
 			_, errOut, code := runCLI(t, nil, cmd, "--help")
 			if code != 0 || !strings.Contains(errOut, "Usage: sessionwatch "+cmd) {

@@ -247,6 +247,14 @@ func TestSampleEvents(t *testing.T) {
 			if len(*res.Errors) != 0 {
 				t.Errorf("errors in response: %+v", *res.Errors)
 			}
+			var dry struct {
+				DryRun bool `json:"dryRun"`
+			}
+			_ = json.Unmarshal(s.Payload, &dry)
+			runs := map[bool]int{false: 1, true: 0}[dry.DryRun]
+			out := settledOutput(f, 1, runs)
+			checkRunMetrics(t, out, res, s.Payload)
+			checkRunLogs(t, out, runs, 1)
 			// The alerts are those env.json's thresholds call for.
 			if got, want := alerts(events), dueAlerts(events, sessions, cfg); !slices.Equal(got, want) {
 				t.Errorf("alerts:\n got %q\nwant %q (under env.json's thresholds)", got, want)
@@ -444,6 +452,7 @@ func TestInvoke(t *testing.T) {
 		if !found {
 			t.Errorf("no JSON log line with a requestId from the function:\n%s", out)
 		}
+		checkRunLogs(t, settledOutput(f, 7, 6), 6, 7)
 	})
 }
 

@@ -74,6 +74,7 @@ func deploy(tb testing.TB, params map[string]any) *stack {
 
 	r := &resolver{
 		params:     map[string]any{},
+		mappings:   asMap(raw["Mappings"]),
 		condExprs:  asMap(raw["Conditions"]),
 		conds:      map[string]bool{},
 		evaluating: map[string]bool{},
@@ -176,6 +177,7 @@ var pseudoParams = map[string]any{
 // not create, an unsupported function.
 type resolver struct {
 	params     map[string]any
+	mappings   map[string]any
 	condExprs  map[string]any
 	conds      map[string]bool
 	evaluating map[string]bool
@@ -340,6 +342,20 @@ func (r *resolver) intrinsic(name string, arg any) (any, bool) {
 		}
 		r.fail("malformed %s %v", name, arg)
 		return false, true
+	case "Fn::FindInMap":
+		if len(args) != 3 {
+			r.fail("malformed Fn::FindInMap %v", arg)
+			return nil, true
+		}
+		var keys [3]string
+		for i, a := range args {
+			keys[i] = fmt.Sprint(r.resolve(a))
+		}
+		v, ok := asMap(asMap(r.mappings[keys[0]])[keys[1]])[keys[2]]
+		if !ok {
+			r.fail("Fn::FindInMap %v: no such entry in Mappings", keys)
+		}
+		return v, true
 	case "Fn::Join":
 		if len(args) != 2 {
 			r.fail("malformed Fn::Join %v", arg)

@@ -83,7 +83,7 @@ func TestFunctionBuild(t *testing.T) {
 		if timeout < 10*reserve {
 			t.Errorf("Timeout %v leaves too little time to poll before the handler's %v deadline reserve", timeout, reserve)
 		}
-		period := ratePeriod(t, fmt.Sprint(s.Params["ScheduleExpression"]))
+		period := ratePeriod(t, scheduleEvent(t, s).Schedule)
 		if timeout >= period {
 			t.Errorf("Timeout %v is not shorter than the default schedule's period %v: runs would queue up behind ReservedConcurrentExecutions 1", timeout, period)
 		}
@@ -573,20 +573,23 @@ func TestEventBus(t *testing.T) {
 	}
 }
 
-func TestSchedule(t *testing.T) {
-	schedule := func(tb testing.TB, s *stack) *serverless.Function_ScheduleEvent {
-		tb.Helper()
-		var found []*serverless.Function_ScheduleEvent
-		for _, ev := range function(tb, s).Events {
-			if ev.Type == "Schedule" && ev.Properties != nil && ev.Properties.ScheduleEvent != nil {
-				found = append(found, ev.Properties.ScheduleEvent)
-			}
+// scheduleEvent returns the function's one Schedule event.
+func scheduleEvent(tb testing.TB, s *stack) *serverless.Function_ScheduleEvent {
+	tb.Helper()
+	var found []*serverless.Function_ScheduleEvent
+	for _, ev := range function(tb, s).Events {
+		if ev.Type == "Schedule" && ev.Properties != nil && ev.Properties.ScheduleEvent != nil {
+			found = append(found, ev.Properties.ScheduleEvent)
 		}
-		if len(found) != 1 {
-			tb.Fatalf("function has %d Schedule events, want 1", len(found))
-		}
-		return found[0]
 	}
+	if len(found) != 1 {
+		tb.Fatalf("function has %d Schedule events, want 1", len(found))
+	}
+	return found[0]
+}
+
+func TestSchedule(t *testing.T) {
+	schedule := scheduleEvent
 
 	t.Run("defaults", func(t *testing.T) {
 		s := deploy(t, nil)
