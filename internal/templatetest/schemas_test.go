@@ -39,8 +39,8 @@ func TestEventSchemas(t *testing.T) {
 	if got, want := deref(reg.RegistryName), testStack+"-events"; got != want {
 		t.Errorf("RegistryName %q, want %q (derived from the stack name)", got, want)
 	}
-	if out, ok := s.Outputs["SchemaRegistryName"]; !ok || out.Value != "${EventSchemaRegistry.RegistryName}" {
-		t.Errorf("SchemaRegistryName output %v, want the registry's name", out.Value)
+	if out, ok := s.Outputs["SchemaRegistryName"]; !ok || out.Value != deref(reg.RegistryName) {
+		t.Errorf("SchemaRegistryName output %v, want the registry's name %q", out.Value, deref(reg.RegistryName))
 	}
 
 	schemas := s.GetAllEventSchemasSchemaResources()
