@@ -16,7 +16,7 @@ import (
 // event cannot be rendered leaves the snapshot as it was, so a later run
 // observes it again.
 func (h *Handler) diffSession(s *session, at time.Time, resources []string) error {
-	next, events := Transition(s.prev, Observation{SessionID: s.id, Session: s.answer, At: at, Activity: s.activity}, h.rules())
+	next, events := Transition(s.prev, Observation{SessionID: s.id, Session: s.answer, At: at, Activity: s.activity, CreatedBy: s.createdBy}, h.rules())
 	out, err := h.render(s.id, events, resources)
 	if err != nil {
 		return err

@@ -21,6 +21,7 @@ type Detail struct {
 	Version              string         `json:"version"`
 	EventID              string         `json:"eventId"`
 	SessionID            string         `json:"sessionId"`
+	CreatedBy            *string        `json:"createdBy"`
 	Sequence             int64          `json:"sequence"`
 	Status               *string        `json:"status"`
 	PreviousStatus       *string        `json:"previousStatus"`
@@ -145,6 +146,7 @@ func buildDetail(id string, seq int64, c change, prev *state.Snapshot, cur *glue
 		Version:              "1",
 		EventID:              eventID(id, seq, c),
 		SessionID:            id,
+		CreatedBy:            c.createdBy,
 		Sequence:             seq,
 		Status:               c.status,
 		PreviousStatus:       c.previousStatus,

@@ -10,12 +10,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -60,8 +62,26 @@ func FuzzParseRequest(f *testing.F) {
 		`{"tags": {"team": null}}`, `{"tags": {"a": "1", "a": "2"}}`, `{"dryRun": false, "dry\u0052un": true}`,
 		`{"sessionIds": ["\ud83d\ude42", "\\ud800"]}`, `{"sessionIds": ["\udc00"]}`, `{"sessionIds": ["\ud83d\u0041"]}`,
 		`{"detail-type": "x", "source": "y", "detail": {"a": [{"b": 1, "b": 2}]}}`, `{"detail-type": "x", "source": "y", "detail": {"\ud800": 1}}`,
+		// CloudTrail records: whole, reduced, failed, and wrong in each field
+		// sessionwatch reads.
+		`{"detail-type": "AWS API Call via CloudTrail", "source": "aws.glue", "detail": {"eventSource": "glue.amazonaws.com", "eventName": "CreateSession", "userIdentity": {"arn": "arn:aws:iam::123456789012:user/a"}, "requestParameters": {"id": "s-1", "defaultArguments": {"k": "v"}}, "responseElements": {"session": {"id": "s-1"}}}}`,
+		`{"detail-type": "AWS API Call via CloudTrail", "source": "aws.glue", "detail": {"eventName": "StopSession", "errorCode": null, "userIdentity": {"arn": null}, "requestParameters": {"id": "s-1"}, "responseElements": {"session": {"id": null}}}}`,
+		`{"detail-type": "AWS API Call via CloudTrail", "source": "aws.glue", "detail": {"eventName": "DeleteSession", "requestParameters": {"id": "s\u0000"}}}`,
+		`{"detail-type": "AWS API Call via CloudTrail", "source": "aws.glue", "detail": {"eventName": "CreateSession", "errorCode": "AccessDeniedException", "responseElements": null}}`,
+		`{"detail-type": "AWS API Call via CloudTrail", "source": "aws.glue", "detail": {"eventName": "RunStatement", "requestParameters": {"sessionId": "s-1"}}}`,
+		`{"detail-type": "AWS API Call via CloudTrail", "source": "aws.glue", "detail": {"eventName": "StopSession", "requestParameters": {"id": 1}}}`,
+		`{"detail-type": "AWS API Call via CloudTrail", "source": "aws.glue", "detail": {"eventName": "CreateSession", "userIdentity": {"arn": "a\u2028"}, "responseElements": {"session": "s-1"}}}`,
+		`{"detail-type": "AWS API Call via CloudTrail", "source": "aws.glue", "detail": {"eventName": ["StopSession"], "errorCode": 1}}`,
+		`{"detail-type": "AWS API Call via CloudTrail", "source": "aws.glue", "detail": "{}"}`,
 	} {
 		f.Add([]byte(seed))
+	}
+	for _, name := range []string{"create-session", "stop-session", "delete-session", "create-session-failed"} {
+		raw, err := os.ReadFile("../events/cloudtrail-" + name + ".json")
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(raw)
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		defer noPanic(t)
@@ -80,6 +100,10 @@ func FuzzParseRequest(f *testing.F) {
 			t.Errorf("accepted a payload that is not JSON: %q", payload)
 		}
 		checkRequest(t, req)
+		if req.CloudTrail != nil {
+			checkCall(t, req)
+			return // a record is no part of a request's JSON
+		}
 		out, err := json.Marshal(req)
 		if err != nil {
 			t.Fatalf("marshal %+v: %v", req, err)
@@ -123,6 +147,33 @@ func checkRequest(t *testing.T, req handler.Request) {
 		if strings.TrimSpace(k) == "" {
 			t.Errorf("blank tag key %q accepted", k)
 		}
+	}
+}
+
+// checkCall: a CloudTrail record accepted is of a call sessionwatch acts
+// on, and nothing else is asked beside it; a successful call names a valid
+// session, only CreateSession a creator.
+func checkCall(t *testing.T, req handler.Request) {
+	t.Helper()
+	c := req.CloudTrail
+	if !slices.Contains([]string{handler.CallCreateSession, handler.CallStopSession, handler.CallDeleteSession}, c.EventName) {
+		t.Errorf("accepted a record of %q", c.EventName)
+	}
+	if req.Trigger() != handler.TriggerCloudTrail {
+		t.Errorf("trigger %q", req.Trigger())
+	}
+	switch {
+	case c.Failed && (c.ErrorCode == "" || c.SessionID != "" || c.CreatedBy != ""):
+		t.Errorf("failed call %+v: want its error code, no session, no creator", *c)
+	case !c.Failed && handler.ValidateSessionID(c.SessionID) != nil:
+		t.Errorf("call %+v: invalid session id accepted", *c)
+	case c.CreatedBy != "" && (c.EventName != handler.CallCreateSession || !utf8.ValidString(c.CreatedBy) || strings.IndexFunc(c.CreatedBy, unicode.IsControl) >= 0):
+		t.Errorf("call %+v: creator accepted", *c)
+	}
+	r := req
+	r.CloudTrail = nil
+	if !reflect.DeepEqual(r, handler.Request{}) {
+		t.Errorf("a request beside the record: %+v", r)
 	}
 }
 

@@ -113,6 +113,12 @@ func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 	start := h.Now()
 	coldStart := !h.started.Swap(true)
 	res := newResult(req)
+	if call := req.CloudTrail; call != nil && call.Failed {
+		// The call failed: no session changed, nothing to ask anyone. The
+		// run still reports itself, like every run (DESIGN: Metrics).
+		h.summary(ctx, req, res, start, coldStart)
+		return res, nil
+	}
 	// Near the invocation's deadline: no Glue call starts in the last
 	// DeadlineReserve, and publishing stops half-way through it, so what
 	// could not be published is still kept in the outbox in time.
@@ -148,7 +154,11 @@ func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 	if err := h.save(ctx, f.changed, events, res); err != nil {
 		return nil, err
 	}
-	h.recordCursor(ctx, p, f, res)
+	if req.CloudTrail == nil {
+		// A run started by a CloudTrail record polls one session: where
+		// the full runs stand in the fleet is theirs alone.
+		h.recordCursor(ctx, p, f, res)
+	}
 	h.summary(ctx, req, res, start, coldStart)
 	if err := h.noneAccepted(events, res); err != nil {
 		return nil, err

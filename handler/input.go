@@ -34,6 +34,10 @@ type Request struct {
 	// schedule, EventBridge Scheduler, `sam local generate-event`), not a
 	// poll request: it is not part of a request's JSON.
 	Scheduled bool `json:"-"`
+	// CloudTrail is set when the payload is a CloudTrail record of a Glue
+	// session API call (CreateSession, StopSession, DeleteSession): the run
+	// then polls only the session it names.
+	CloudTrail *CloudTrailCall `json:"-"`
 }
 
 // What started a run, as the metrics' Trigger dimension names it.
@@ -46,6 +50,9 @@ const (
 // Trigger says what started the run: a schedule, a poll request (a
 // direct invoke, a schedule's Input, the CLI) or a CloudTrail record.
 func (r Request) Trigger() string {
+	if r.CloudTrail != nil {
+		return TriggerCloudTrail
+	}
 	if r.Scheduled {
 		return TriggerSchedule
 	}
@@ -68,8 +75,9 @@ var envelopeFields = []string{"version", "id", "detail-type", "source", "account
 var requestFields = []string{"sessionIds", "track", "untrack", "discover", "tags", "dryRun"}
 
 // ParseRequest reads an invocation payload: an EventBridge event (a rule's
-// schedule, EventBridge Scheduler, or `sam local generate-event`), a poll
-// request, `{}` or nothing. Anything else is an *InputError naming the
+// schedule, EventBridge Scheduler, or `sam local generate-event`), a
+// CloudTrail record of a Glue session API call, a poll request, `{}` or
+// nothing. Anything else is an *InputError naming the
 // problem.
 func ParseRequest(payload []byte) (Request, error) {
 	var req Request
@@ -98,6 +106,16 @@ func ParseRequest(payload []byte) (Request, error) {
 			if !slices.Contains(envelopeFields, name) {
 				return req, badInput("unknown field %.64q in an EventBridge event (a poll request goes in a schedule's Input, not beside the event's fields)", name)
 			}
+		}
+		if isCloudTrailRecord(fields) {
+			// Its detail is the record: many fields sessionwatch does not
+			// read, none of them "unknown".
+			call, err := parseCloudTrail(fields["detail"])
+			if err != nil {
+				return Request{}, err
+			}
+			req.CloudTrail = call
+			return req, nil
 		}
 		req.Scheduled = true
 		return req, nil

@@ -85,13 +85,13 @@ func TestPollEventSchema(t *testing.T) {
 	if e.entry.Time == nil || !e.entry.Time.Equal(first) {
 		t.Errorf("Time: got %v, want %v", e.entry.Time, first)
 	}
-	wantKeys(t, "detail", e.fields, "version", "eventId", "sessionId", "sequence", "status", "previousStatus",
+	wantKeys(t, "detail", e.fields, "version", "eventId", "sessionId", "createdBy", "sequence", "status", "previousStatus",
 		"severity", "message", "errorMessage", "previousErrorMessage", "observedAt", "previousObservedAt", "session", "cost")
 	if cost, _ := e.fields["cost"].(map[string]any); cost == nil || cost["basis"] == nil || cost["estimatedUsd"] == nil {
 		t.Errorf("cost: got %v, want a cost block (the session's capacity is known)", e.fields["cost"])
 	}
 	for name, want := range map[string]any{
-		"version": "1", "sessionId": "s-1", "sequence": 1.0, "status": "READY", "previousStatus": nil,
+		"version": "1", "sessionId": "s-1", "createdBy": nil, "sequence": 1.0, "status": "READY", "previousStatus": nil,
 		"severity": "INFO", "errorMessage": nil, "previousErrorMessage": nil, "previousObservedAt": nil,
 	} {
 		if got := e.fields[name]; got != want {
@@ -235,7 +235,7 @@ func TestPollDeletion(t *testing.T) {
 	wantEvents(t, evs, "s-1#2 Glue Session Deleted READY->null")
 	if len(evs) == 1 {
 		e := evs[0]
-		wantKeys(t, "detail", e.fields, "version", "eventId", "sessionId", "sequence", "status", "previousStatus",
+		wantKeys(t, "detail", e.fields, "version", "eventId", "sessionId", "createdBy", "sequence", "status", "previousStatus",
 			"severity", "message", "errorMessage", "previousErrorMessage", "observedAt", "previousObservedAt")
 		if e.detail.Severity != "WARN" {
 			t.Errorf("severity: got %s, want WARN", e.detail.Severity)

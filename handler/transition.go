@@ -30,6 +30,11 @@ type Observation struct {
 	// nil when it was not asked (not READY, idle detection off, or it
 	// failed).
 	Activity *Activity
+	// CreatedBy is the creator a CloudTrail CreateSession record of the
+	// session names; empty when the run was not started by one. It goes
+	// to a session seen for the first time (a new one under a reused id
+	// included), or to the snapshot's session when that has none yet.
+	CreatedBy string
 }
 
 // Rules are the parts of the configuration that decide a transition.
@@ -88,6 +93,12 @@ func Transition(prev *state.Snapshot, obs Observation, rules Rules) (next *state
 		next.Status, next.ErrorMessage, next.ErrorDigest, next.ObservedAt, next.ExpiresAt = "", "", "", time.Time{}, 0
 		next.StatusSince, next.Fired = nil, nil
 	}
+	if first {
+		next.CreatedBy = "" // a new session: the old one's creator is not its
+	}
+	if obs.CreatedBy != "" && next.CreatedBy == "" {
+		next.CreatedBy = obs.CreatedBy
+	}
 	if cur.CreatedOn != nil && (first || next.CreatedOn == nil) {
 		created := cur.CreatedOn.UTC()
 		next.CreatedOn = &created
@@ -130,7 +141,7 @@ func Transition(prev *state.Snapshot, obs Observation, rules Rules) (next *state
 		dpu, hours := *cost.DPU, cost.DPUHours
 		next.DPU, next.DPUHours = &dpu, &hours
 	}
-	base := change{first: first, backfill: backfill, createdOn: next.CreatedOn, cost: cost,
+	base := change{first: first, backfill: backfill, createdOn: next.CreatedOn, createdBy: nonEmpty(next.CreatedBy), cost: cost,
 		status: nonEmpty(status), errorMessage: nonEmpty(errMsg)}
 	if !first {
 		base.previousStatus, base.previousErrorMessage = nonEmpty(prev.Status), nonEmpty(prev.ErrorMessage)
@@ -208,6 +219,7 @@ func gone(prev *state.Snapshot) change {
 	return change{
 		detailType:           DetailTypeDeleted,
 		createdOn:            prev.CreatedOn,
+		createdBy:            nonEmpty(prev.CreatedBy),
 		previousStatus:       nonEmpty(prev.Status),
 		previousErrorMessage: nonEmpty(prev.ErrorMessage),
 	}
@@ -247,8 +259,10 @@ type change struct {
 	// first is set when the session is seen for the first time, backfill
 	// when it was then already finished.
 	first, backfill bool
-	// createdOn is the CreatedOn of the session the change is about.
+	// createdOn is the CreatedOn of the session the change is about, and
+	// createdBy its creator (nil: unknown).
 	createdOn *time.Time
+	createdBy *string
 	// cost is what the session had cost at the observation (nil: unknown).
 	cost *Cost
 	// alert, threshold and message describe an alert; fired is its key in

@@ -30,6 +30,9 @@ type session struct {
 	next     *state.Snapshot // to save; nil when nothing changed
 	out      []*outgoing     // its new events
 	alerts   []string        // the kinds of its new alerts
+	// createdBy is the creator a CloudTrail CreateSession record names for
+	// the session; empty otherwise.
+	createdBy string
 }
 
 // plan is a run's watched set, in the order the run goes through it: the
@@ -51,6 +54,9 @@ type plan struct {
 // it also reads the outbox. Only a failure to read the table fails the
 // run.
 func (h *Handler) watch(ctx, fetchCtx context.Context, req Request, res *Result) (*plan, error) {
+	if req.CloudTrail != nil {
+		return h.watchCall(ctx, req.CloudTrail, res)
+	}
 	discover, tags := h.cfg.Discover, h.cfg.DiscoverTags
 	if req.Discover != nil {
 		discover = *req.Discover
@@ -133,12 +139,7 @@ func (h *Handler) watch(ctx, fetchCtx context.Context, req Request, res *Result)
 			s.answer, s.listed = &listed[i], true
 		}
 	}
-	p := &plan{run: run, outbox: shelf.Outbox, kept: map[string]state.Event{}}
-	for _, ev := range shelf.Outbox {
-		if ev.Sequence >= p.kept[ev.SessionID].Sequence {
-			p.kept[ev.SessionID] = ev
-		}
-	}
+	p := newPlan(run, shelf.Outbox)
 	for _, id := range run.Behind {
 		if s, ok := byID[id]; ok {
 			p.order = append(p.order, s)
@@ -158,6 +159,72 @@ func (h *Handler) watch(ctx, fetchCtx context.Context, req Request, res *Result)
 		return 1
 	})
 	p.order = append(append(p.order, rest[start:]...), rest[:start]...)
+	res.Watched = len(p.order)
+	return p, nil
+}
+
+// newPlan is a plan with the outbox read, no session in it yet.
+func newPlan(run state.Run, outbox []state.Event) *plan {
+	p := &plan{run: run, outbox: outbox, kept: map[string]state.Event{}}
+	for _, ev := range outbox {
+		if ev.Sequence >= p.kept[ev.SessionID].Sequence {
+			p.kept[ev.SessionID] = ev
+		}
+	}
+	return p
+}
+
+// watchCall is the watched set of a run started by a CloudTrail record:
+// the one session it names, and the outbox. CreateSession tracks the id
+// and polls it whatever its snapshot says; StopSession and DeleteSession
+// poll it only when sessionwatch tracks it or has a snapshot of it. It
+// reads neither the registry nor, unless the table must be migrated
+// first, writes the run item: the cursor of full runs stays theirs.
+func (h *Handler) watchCall(ctx context.Context, call *CloudTrailCall, res *Result) (*plan, error) {
+	create := call.EventName == CallCreateSession
+	if create {
+		if err := h.store.Track(ctx, []string{call.SessionID}); err != nil {
+			return nil, err
+		}
+	}
+	var run state.Run
+	var outbox []state.Event
+	known := create
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		run, err = h.store.ReadRun(gctx)
+		return err
+	})
+	g.Go(func() (err error) {
+		outbox, err = h.store.ReadOutbox(gctx)
+		return err
+	})
+	if !create {
+		g.Go(func() error {
+			snaps, unreadable, err := h.store.Load(gctx, []string{call.SessionID})
+			// An unreadable item is a snapshot: polling it reports it.
+			known = snaps[call.SessionID] != nil || unreadable[call.SessionID] != nil
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if run.Layout < state.Layout {
+		// A table the first version wrote: migrated before anything is
+		// saved over its snapshots (which may hold pending events).
+		var err error
+		if run, err = h.store.Migrate(ctx, run); err != nil {
+			return nil, err
+		}
+		if outbox, err = h.store.ReadOutbox(ctx); err != nil {
+			return nil, err
+		}
+	}
+	p := newPlan(run, outbox)
+	if known {
+		p.order = []*session{{id: call.SessionID, createdBy: call.CreatedBy}}
+	}
 	res.Watched = len(p.order)
 	return p, nil
 }

@@ -105,7 +105,7 @@ func (s *Store) migrateSnapshot(ctx context.Context, item map[string]dbtypes.Att
 			Sequence int64 `json:"sequence"`
 		}
 		_ = json.Unmarshal([]byte(p.Detail), &d)
-		events[i] = Event{DetailType: p.DetailType, Detail: p.Detail, EventID: p.EventID, SessionID: snap.SessionID, Sequence: d.Sequence, Time: p.Time}
+		events[i] = Event{DetailType: p.DetailType, Detail: withCreator(p.Detail), EventID: p.EventID, SessionID: snap.SessionID, Sequence: d.Sequence, Time: p.Time}
 	}
 	if err := s.Keep(ctx, events); err != nil {
 		return err
@@ -131,6 +131,27 @@ func (s *Store) migrateSnapshot(ctx context.Context, item map[string]dbtypes.Att
 		return fmt.Errorf("migrate snapshot %s: %w", snap.SessionID, err)
 	}
 	return nil
+}
+
+// withCreator adds `"createdBy": null` to a first-version event's
+// detail, which predates the field: every event has it, null when the
+// session's creator is unknown (the first version never knew one). The
+// rest of the detail stays byte for byte; a detail that is not a JSON
+// object, or has the field, is left as it is.
+func withCreator(detail string) string {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal([]byte(detail), &fields) != nil || fields == nil {
+		return detail
+	}
+	if _, ok := fields["createdBy"]; ok {
+		return detail
+	}
+	body := strings.TrimRight(detail, " \t\r\n")
+	body = strings.TrimSuffix(body, "}")
+	if len(fields) > 0 {
+		body += ","
+	}
+	return body + `"createdBy":null}`
 }
 
 // union returns a with the elements of b it lacks.

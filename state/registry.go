@@ -23,6 +23,20 @@ type Shelf struct {
 // consistent: an item written or deleted a moment ago may be missed or
 // still listed (an outbox event then goes out twice, with one eventId).
 func (s *Store) ReadShelf(ctx context.Context) (Shelf, error) {
+	return s.readIndex(ctx, "", "read the registry and outbox")
+}
+
+// ReadOutbox reads the outbox only, every page: the part of the index
+// before every session id, so that a run that polls one session does not
+// read the whole registry.
+func (s *Store) ReadOutbox(ctx context.Context) ([]Event, error) {
+	shelf, err := s.readIndex(ctx, OutboxPrefix, "read the outbox")
+	return shelf.Outbox, err
+}
+
+// readIndex reads the items of the index whose key starts with prefix
+// (every item for "").
+func (s *Store) readIndex(ctx context.Context, prefix, what string) (Shelf, error) {
 	projection := append([]string{KeyAttribute}, outboxAttributes...)
 	names := map[string]string{"#shelf": ShelfAttribute}
 	for i, a := range projection {
@@ -37,12 +51,16 @@ func (s *Store) ReadShelf(ctx context.Context) (Shelf, error) {
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":on": &dbtypes.AttributeValueMemberS{Value: OnShelf}},
 	}
+	if prefix != "" {
+		in.KeyConditionExpression = aws.String("#shelf = :on AND begins_with(#a0, :prefix)")
+		in.ExpressionAttributeValues[":prefix"] = &dbtypes.AttributeValueMemberS{Value: prefix}
+	}
 	var shelf Shelf
 	p := dynamodb.NewQueryPaginator(s.db, in)
 	for page := 1; p.HasMorePages(); page++ {
 		res, err := p.NextPage(ctx)
 		if err != nil {
-			return Shelf{}, fmt.Errorf("read the registry and outbox from %s (page %d): %w", s.table, page, err)
+			return Shelf{}, fmt.Errorf("%s from %s (page %d): %w", what, s.table, page, err)
 		}
 		for _, item := range res.Items {
 			id := keyOf(item)

@@ -95,6 +95,31 @@ var shelfCases = []dbCase{
 		}
 	}},
 
+	{"the outbox is read alone, without the registry", func(t *testing.T, b backend) {
+		st := b.store()
+		if err := st.Track(t.Context(), []string{"s-1", "\u007fs", "zz"}); err != nil {
+			t.Fatal(err)
+		}
+		kept := []state.Event{event("e-2", "s-1", 2, 5), event("e-1", "s-1", 1, 1)}
+		if err := st.Keep(t.Context(), kept); err != nil {
+			t.Fatal(err)
+		}
+		before := b.calls()["Query"]
+		outbox, err := st.ReadOutbox(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := eventIDs(outbox), []string{"e-1", "e-2"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("outbox: got %q, want %q", got, want)
+		}
+		if got := b.calls()["Query"] - before; got != 1 {
+			t.Errorf("Query calls: got %d, want 1", got)
+		}
+		if shelf := readShelf(t, st); len(shelf.Watched) != 3 || len(shelf.Outbox) != 2 {
+			t.Errorf("shelf %+v, want the 3 tracked ids and the 2 events", shelf)
+		}
+	}},
+
 	{"the shelf is read a page at a time", func(t *testing.T, b backend) {
 		// Four items of 300 KB: more than a page of 1 MB.
 		st := b.store()

@@ -64,6 +64,10 @@ type Snapshot struct {
 	// (a quiet run writes nothing): `sessionwatch list` reads them.
 	DPU      *float64 `dynamodbav:"Dpu,omitempty"`
 	DPUHours *float64 `dynamodbav:"DpuHours,omitempty"`
+	// CreatedBy is the ARN of the principal that created the session, from
+	// its CloudTrail CreateSession record; empty when sessionwatch never
+	// saw that record (and in snapshots older than it).
+	CreatedBy string `dynamodbav:"CreatedBy,omitempty"`
 }
 
 // Event is one event as it goes to EventBridge, kept in the outbox until

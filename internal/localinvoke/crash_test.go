@@ -260,13 +260,16 @@ func TestDeadlineUnderRIE(t *testing.T) {
 		opts.Sessions = append(opts.Sessions, glueemu.Session{ID: id, Status: "READY"})
 	}
 	opts.Env = map[string]string{"SESSION_IDS": strings.Join(ids, ","), "MAX_CONCURRENCY": "1"}
-	opts.Timeout = 4 * time.Second
+	// Room enough on a loaded machine: 3 s before the reserve for the
+	// loads and some GetSession calls of 800 ms, one at a time, never all
+	// six.
+	opts.Timeout = 6 * time.Second
 	f, err := localinvoke.Start(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	f.Glue.SetLatency(400 * time.Millisecond)
+	f.Glue.SetLatency(800 * time.Millisecond)
 
 	var skipped []string // by the run before
 	for run := 1; run <= 2; run++ {

@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 // setup returns the moto endpoint and Options with the shared binaries. It
 // skips the test when moto or aws-lambda-rie is missing, or fails when the
 // environment variable CI is non-empty.
-func setup(t *testing.T) localinvoke.Options {
+func setup(t testing.TB) localinvoke.Options {
 	t.Helper()
 	if !localSupported() {
 		t.Skip("local invoke needs Linux")
@@ -80,7 +80,7 @@ func localSupported() bool {
 	return err == nil
 }
 
-func start(t *testing.T, opts localinvoke.Options) *localinvoke.Function {
+func start(t testing.TB, opts localinvoke.Options) *localinvoke.Function {
 	t.Helper()
 	f, err := localinvoke.Start(t.Context(), opts)
 	if err != nil {

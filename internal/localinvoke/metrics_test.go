@@ -112,6 +112,7 @@ func checkRunMetrics(t *testing.T, out string, res response, payload []byte) {
 	var req struct {
 		DryRun     bool   `json:"dryRun"`
 		DetailType string `json:"detail-type"`
+		Source     string `json:"source"`
 	}
 	_ = json.Unmarshal(payload, &req)
 	docs := emftest.Documents(t, out)
@@ -126,7 +127,10 @@ func checkRunMetrics(t *testing.T, out string, res response, payload []byte) {
 	}
 	d := docs[0]
 	trigger := "request"
-	if req.DetailType != "" {
+	switch {
+	case req.Source == "aws.glue" && req.DetailType == "AWS API Call via CloudTrail":
+		trigger = "cloudtrail"
+	case req.DetailType != "":
 		trigger = "schedule"
 	}
 	if d.Members["Trigger"] != trigger || d.Namespace != "sessionwatch" {
@@ -139,7 +143,9 @@ func checkRunMetrics(t *testing.T, out string, res response, payload []byte) {
 			t.Errorf("%s = %v, want the response's %d", name, d.Metrics[name], want)
 		}
 	}
-	if _, ok := d.Metrics["SessionsReady"]; !ok {
-		t.Errorf("a full run's document has no fleet gauges: %s", d.Raw)
+	// A CloudTrail record's run polls one session: the fleet gauges are
+	// the full runs' alone.
+	if _, ok := d.Metrics["SessionsReady"]; ok != (trigger != "cloudtrail") {
+		t.Errorf("a %s run's document has fleet gauges %v, want %v: %s", trigger, ok, trigger != "cloudtrail", d.Raw)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -56,6 +57,19 @@ func TestInvocationPayloads(t *testing.T) {
 				t.Error("not a dry run")
 			}
 		},
+		"cloudtrail-create-session.json": cloudTrailCall(handler.CloudTrailCall{
+			EventName: handler.CallCreateSession, SessionID: "data-eng-notebook-7",
+			CreatedBy: "arn:aws:sts::123456789012:assumed-role/DataEngineer/alice",
+		}),
+		"cloudtrail-stop-session.json": cloudTrailCall(handler.CloudTrailCall{
+			EventName: handler.CallStopSession, SessionID: "data-eng-notebook-7",
+		}),
+		"cloudtrail-delete-session.json": cloudTrailCall(handler.CloudTrailCall{
+			EventName: handler.CallDeleteSession, SessionID: "data-eng-notebook-7",
+		}),
+		"cloudtrail-create-session-failed.json": cloudTrailCall(handler.CloudTrailCall{
+			EventName: handler.CallCreateSession, Failed: true, ErrorCode: "AccessDeniedException",
+		}),
 	}
 	seen := map[string]bool{}
 	for _, path := range paths {
@@ -120,6 +134,24 @@ func TestInvocationPayloads(t *testing.T) {
 				t.Errorf("detail %v", d)
 			}
 		})
+	}
+}
+
+// cloudTrailCall expects a CloudTrail record of the call want, and
+// nothing of a poll request.
+func cloudTrailCall(want handler.CloudTrailCall) func(*testing.T, handler.Request) {
+	return func(t *testing.T, r handler.Request) {
+		t.Helper()
+		if r.CloudTrail == nil || *r.CloudTrail != want {
+			t.Errorf("got call %+v, want %+v", r.CloudTrail, want)
+		}
+		if r.Trigger() != handler.TriggerCloudTrail {
+			t.Errorf("trigger %q, want %q", r.Trigger(), handler.TriggerCloudTrail)
+		}
+		r.CloudTrail = nil
+		if !reflect.DeepEqual(r, handler.Request{}) {
+			t.Errorf("got %+v beside the call, want nothing", r)
+		}
 	}
 }
 
@@ -323,7 +355,9 @@ func readJSON(tb testing.TB, path string) map[string]any {
 // JSON.
 func reproduce(t *testing.T, detailType string, d handler.Detail) string {
 	t.Helper()
-	prev := &state.Snapshot{SessionID: d.SessionID, Status: deref(d.PreviousStatus), Sequence: max(d.Sequence-1, 1)}
+	// The snapshot keeps the creator, from the session's CreateSession
+	// record an earlier run saw.
+	prev := &state.Snapshot{SessionID: d.SessionID, Status: deref(d.PreviousStatus), Sequence: max(d.Sequence-1, 1), CreatedBy: deref(d.CreatedBy)}
 	prev.SetError(deref(d.PreviousErrorMessage))
 	if d.PreviousObservedAt != nil {
 		prev.ObservedAt = *d.PreviousObservedAt
@@ -446,11 +480,15 @@ func TestReadmeExamples(t *testing.T) {
 	n := 0
 	for _, b := range blocks {
 		var ev struct {
+			Source     string          `json:"source"`
 			DetailType string          `json:"detail-type"`
 			Detail     json.RawMessage `json:"detail"`
 		}
 		if json.Unmarshal(b[1], &ev) != nil || ev.DetailType == "" || ev.Detail == nil {
 			continue // not a whole event
+		}
+		if strings.HasPrefix(ev.Source, "aws.") {
+			continue // an AWS service's event, which the function receives (TestReadmeCloudTrailExample)
 		}
 		n++
 		t.Run(ev.DetailType, func(t *testing.T) {
