@@ -32,16 +32,8 @@ import (
 
 // notYetEmitted are schema fields that the code does not emit yet, by
 // detail type: the coverage check expects them unseen, and fails once
-// they are seen (then drop them from here).
-//
-// TODO(issue 12): createdBy comes with the CloudTrail work (branch ct);
-// remove these once it is merged.
-var notYetEmitted = map[string][]string{
-	handler.DetailTypeStateChange: {"/detail/createdBy"},
-	handler.DetailTypeError:       {"/detail/createdBy"},
-	handler.DetailTypeDeleted:     {"/detail/createdBy"},
-	handler.DetailTypeAlert:       {"/detail/createdBy"},
-}
+// they are seen (then drop them from here). None today.
+var notYetEmitted = map[string][]string{}
 
 // schemaViolations holds, per busRecorder, the entries that did not
 // follow the schema and whether a test reported them yet.
@@ -173,8 +165,9 @@ func checkDelivered(t *testing.T, raw []byte) {
 // TestEventShapes publishes the events that no other test happens to:
 // alerts on a session Glue describes in full (every session field, an
 // error message now and before, a just-ended session's final cost), the
-// RUNNING_LONG and COST thresholds, a session Glue gives no status, and an
-// alert cut to fit EventBridge's limit. Each must follow the schema (see
+// RUNNING_LONG and COST thresholds, a session Glue gives no status, an
+// alert naming the session's creator, and an alert cut to fit
+// EventBridge's limit. Each must follow the schema (see
 // the top of this file) and say what DESIGN, Alerts, says.
 func TestEventShapes(t *testing.T) {
 	t.Run("alerts on a full session", func(t *testing.T) {
@@ -243,6 +236,17 @@ func TestEventShapes(t *testing.T) {
 			"s-none#1 Glue Session State Change null->null",
 			"s-none#2 Glue Session Alert null->null",
 			"s-none#3 Glue Session Deleted null->null")
+	})
+
+	t.Run("an alert on a session whose creator is known", func(t *testing.T) {
+		tb := newTestbed(t, env("STUCK_MINUTES", "15"))
+		tb.glue.put(fullSession(sampleID, "PROVISIONING"), nil) // created an hour before testStart
+		tb.mustInvoke(t, record(t, "cloudtrail-create-session", nil))
+		got := tb.events(t)
+		wantEvents(t, got,
+			sampleID+"#1 Glue Session State Change null->PROVISIONING",
+			sampleID+"#2 Glue Session Alert null->PROVISIONING")
+		wantCreatedBy(t, got, alice, alice)
 	})
 
 	t.Run("an alert cut to fit", func(t *testing.T) {

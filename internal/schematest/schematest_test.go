@@ -184,9 +184,9 @@ func TestUnseen(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := unseen["Glue Session Deleted"]
-	// deleted.json has every required field, with previousStatus and
-	// previousErrorMessage set, and no createdBy.
-	for _, want := range []string{"/detail/createdBy", "/detail/previousStatus null", "/detail/previousErrorMessage string"} {
+	// deleted.json has every required field, with previousStatus set and
+	// previousErrorMessage and createdBy null.
+	for _, want := range []string{"/detail/createdBy string", "/detail/previousStatus null", "/detail/previousErrorMessage string"} {
 		if !slices.Contains(got, want) {
 			t.Errorf("unseen %q lacks %q", got, want)
 		}
