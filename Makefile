@@ -47,3 +47,9 @@ spoke:
 	mkdir -p $(SPOKE_DIR)
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' -o $(SPOKE_DIR)/bootstrap ./cmd/bootstrap
 	$(PYTHON) deploy/spoke.py --template template.yaml --bootstrap $(SPOKE_DIR)/bootstrap --out $(SPOKE_DIR)
+# Copy the published event schemas (schema/*.json) into template.yaml, the
+# Content of its AWS::EventSchemas::Schema resources. Run after editing
+# schema/; internal/templatetest fails until the two agree.
+.PHONY: schemas
+schemas:
+	$(GO) run ./internal/schemagen -template template.yaml

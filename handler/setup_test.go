@@ -264,6 +264,7 @@ func newTestbed(t *testing.T, opts ...option) *testbed {
 		tb.dbAPI, eb = tb.db, tb.eb
 	}
 	tb.bus = newBusRecorder(eb)
+	t.Cleanup(func() { reportViolations(t, tb.bus) }) // see schema_test.go
 	if !c.fresh {
 		tb.seed(t, map[string]dbtypes.AttributeValue{
 			state.KeyAttribute: &dbtypes.AttributeValueMemberS{Value: state.RunKey},
@@ -340,6 +341,7 @@ func (tb *testbed) poll(t *testing.T, ctx context.Context, req handler.Request) 
 	if err != nil {
 		t.Fatalf("poll: %v", err)
 	}
+	tb.checkDryRun(t, res)
 	return res
 }
 
@@ -354,6 +356,7 @@ func (tb *testbed) invoke(t *testing.T, payload string) (handler.Result, error) 
 		if jerr := json.Unmarshal(out, &res); jerr != nil {
 			t.Fatalf("result is not JSON: %v: %s", jerr, out)
 		}
+		tb.checkDryRun(t, &res)
 	}
 	return res, err
 }
@@ -670,6 +673,7 @@ func decodeDelivered(t *testing.T, raw json.RawMessage) event {
 	if err := json.Unmarshal(raw, &d); err != nil {
 		t.Fatalf("delivered event: %v: %s", err, raw)
 	}
+	checkDelivered(t, raw)
 	return decodeEvent(t, ebtypes.PutEventsRequestEntry{
 		DetailType: aws.String(d.DetailType), Source: aws.String(d.Source), Resources: d.Resources,
 		Time: aws.Time(d.Time), Detail: aws.String(string(d.Detail)),
@@ -776,6 +780,7 @@ func (b *busRecorder) reset() {
 // PutEvents records the call, answers it with the failures asked for, and
 // passes what is left to the backend.
 func (b *busRecorder) PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, opts ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error) {
+	checkEntries(b, in.Entries) // see schema_test.go
 	b.mu.Lock()
 	b.batches = append(b.batches, slices.Clone(in.Entries))
 	callErr, entryFail := b.callErr, b.entryFail

@@ -17,9 +17,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
 	"sessionwatch/internal/awstest"
 	"sessionwatch/internal/glueemu"
+	"sessionwatch/internal/schematest"
 )
 
 func runCLI(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, code int) {
@@ -91,6 +96,33 @@ func TestDemo(t *testing.T) {
 		if strings.Contains(out, secret) {
 			t.Errorf("demo output shows %q", secret)
 		}
+	}
+
+	// Every published event the demo prints follows the published schema
+	// of its detail type (schema/).
+	_, stream, _ := strings.Cut(out, "The published events, as EventBridge rules see them:\n")
+	dec := json.NewDecoder(strings.NewReader(stream))
+	printed := 0
+	for dec.More() {
+		var e struct {
+			Source     string          `json:"source"`
+			DetailType string          `json:"detail-type"`
+			Time       time.Time       `json:"time"`
+			Resources  []string        `json:"resources"`
+			Detail     json.RawMessage `json:"detail"`
+		}
+		if err := dec.Decode(&e); err != nil {
+			t.Fatalf("demo's published event %d: %v", printed+1, err)
+		}
+		printed++
+		entry := ebtypes.PutEventsRequestEntry{Source: aws.String(e.Source), DetailType: aws.String(e.DetailType),
+			Time: aws.Time(e.Time), Resources: e.Resources, Detail: aws.String(string(e.Detail))}
+		if err := schematest.Entry(entry); err != nil {
+			t.Error(err)
+		}
+	}
+	if printed != 17 {
+		t.Errorf("demo printed %d published events, want 17", printed)
 	}
 
 	jsonOut, _, code := runCLI(t, nil, "demo", "--json")

@@ -25,6 +25,7 @@ import (
 
 	"sessionwatch/internal/glueemu"
 	"sessionwatch/internal/localinvoke"
+	"sessionwatch/internal/schematest"
 )
 
 // killer forwards to moto; when armed, it SIGKILLs the function's
@@ -148,6 +149,9 @@ func wantDelivered(t *testing.T, f *localinvoke.Function, want ...string) {
 	}
 	ids := map[string]map[string]bool{}
 	for _, raw := range raws {
+		if err := schematest.Delivered(raw); err != nil {
+			t.Error(err)
+		}
 		var e crashEvent
 		if err := json.Unmarshal(raw, &e); err != nil {
 			t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"sessionwatch/internal/awstest"
 	"sessionwatch/internal/glueemu"
 	"sessionwatch/internal/localinvoke"
+	"sessionwatch/internal/schematest"
 )
 
 // binaries holds the bootstrap and aws-lambda-rie shared by the tests of
@@ -140,6 +141,9 @@ func published(t *testing.T, f *localinvoke.Function) []event {
 	for i, raw := range raws {
 		if strings.Contains(string(raw), "do-not-leak") {
 			t.Errorf("a published event holds the session's DefaultArguments: %s", raw)
+		}
+		if err := schematest.Delivered(raw); err != nil {
+			t.Error(err)
 		}
 		if err := json.Unmarshal(raw, &out[i]); err != nil {
 			t.Fatalf("event %s: %v", raw, err)

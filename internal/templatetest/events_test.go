@@ -13,9 +13,11 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 
 	"sessionwatch/handler"
+	"sessionwatch/internal/schematest"
 	"sessionwatch/state"
 )
 
@@ -218,7 +220,8 @@ func publishedEvents(tb testing.TB) map[string]map[string]any {
 }
 
 // TestPublishedExamples proves that each example is an event the code
-// could have published: its detail decodes strictly into handler.Detail,
+// could have published: it follows its detail type's published schema
+// (schema/), its detail decodes strictly into handler.Detail,
 // it is exactly the detail handler.Transition emits for the change it
 // describes (eventId included), and its envelope agrees with its detail
 // the way README.md, Events, says.
@@ -239,6 +242,10 @@ func TestPublishedExamples(t *testing.T) {
 			}
 			if got := slices.Sorted(maps.Keys(ev)); !slices.Equal(got, envelope) {
 				t.Errorf("envelope fields %v, want %v", got, envelope)
+			}
+			whole, _ := json.Marshal(ev)
+			if err := schematest.Event(whole); err != nil {
+				t.Error(err)
 			}
 			if ev["version"] != "0" || ev["account"] != testAccount || ev["detail-type"] != detailType {
 				t.Errorf("version %v, account %v, detail-type %v", ev["version"], ev["account"], ev["detail-type"])
@@ -485,6 +492,10 @@ func TestReadmeExamples(t *testing.T) {
 		}
 		n++
 		t.Run(ev.DetailType, func(t *testing.T) {
+			entry := ebtypes.PutEventsRequestEntry{Source: aws.String("sessionwatch"), DetailType: aws.String(ev.DetailType), Detail: aws.String(string(ev.Detail))}
+			if err := schematest.Entry(entry); err != nil {
+				t.Error(err)
+			}
 			var d handler.Detail
 			dec := json.NewDecoder(bytes.NewReader(ev.Detail))
 			dec.DisallowUnknownFields()

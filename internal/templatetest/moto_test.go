@@ -26,6 +26,7 @@ import (
 	"sessionwatch/handler"
 	"sessionwatch/internal/awstest"
 	"sessionwatch/internal/glueemu"
+	"sessionwatch/internal/schematest"
 	"sessionwatch/internal/wiring"
 	"sessionwatch/state"
 )
@@ -59,6 +60,9 @@ func observedRun(t *testing.T, s *stack, patterns map[string]string) (received m
 	received = map[string][]string{}
 	for name, q := range queues {
 		for _, raw := range q.Receive(t) {
+			if err := schematest.Delivered(raw); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
 			var e struct {
 				DetailType string         `json:"detail-type"`
 				Detail     handler.Detail `json:"detail"`
