@@ -359,6 +359,47 @@ func TestCloudTrailCreatedByLater(t *testing.T) {
 	wantCreatedBy(t, evs, alice)
 }
 
+// TestCloudTrailCreatorNotLost: Glue throttles the CreateSession record's
+// GetSession (a burst of notebooks at 9:00). The session is tracked, but
+// only the record names its creator: the invocation fails, so that Lambda
+// delivers the record again, and the next delivery records the creator
+// and announces the session with it.
+func TestCloudTrailCreatorNotLost(t *testing.T) {
+	tb := newTestbed(t)
+	tb.glue.put(bare(sampleID, "PROVISIONING"), nil)
+	tb.glue.getErr = func(string) error {
+		return &gluetypes.ThrottlingException{Message: aws.String("Rate exceeded")}
+	}
+	payload := record(t, "cloudtrail-create-session", nil)
+	_, err := tb.invoke(t, payload)
+	var runErr *handler.RunError
+	if !errors.As(err, &runErr) || !strings.Contains(err.Error(), sampleID) {
+		t.Fatalf("invoke with GetSession throttled: %v, want a RunError naming %s (so that Lambda retries the record)", err, sampleID)
+	}
+	if got := tb.registry(t); !slices.Equal(got, []string{sampleID}) {
+		t.Errorf("registry %q, want the session tracked all the same", got)
+	}
+
+	tb.glue.getErr = nil
+	tb.reset()
+	tb.mustInvoke(t, payload) // Lambda's retry
+	evs := tb.events(t)
+	wantEvents(t, evs, sampleID+"#1 Glue Session State Change null->PROVISIONING")
+	wantCreatedBy(t, evs, alice)
+	if snap := tb.snapshot(t, sampleID); snap == nil || snap.CreatedBy != alice {
+		t.Errorf("snapshot %+v, want createdBy %s", snap, alice)
+	}
+
+	// Stop and delete records name no creator: a failed read of their
+	// session is an error of the run, reported, not a failed invocation.
+	tb.glue.getErr = func(string) error {
+		return &gluetypes.ThrottlingException{Message: aws.String("Rate exceeded")}
+	}
+	if res := tb.mustInvoke(t, record(t, "cloudtrail-stop-session", nil)); len(res.Errors) != 1 {
+		t.Errorf("stop record's run: %+v, want its session's error reported", res)
+	}
+}
+
 // TestCloudTrailRecreated: a CreateSession record for an id whose session
 // sessionwatch knows, re-created: the old one's deletion keeps the old
 // creator, the new one is a first sighting with the record's creator,
@@ -565,7 +606,9 @@ func TestCloudTrailKeepsTheCursor(t *testing.T) {
 	tb.reset()
 	ctx, cancel := context.WithTimeout(lambdaCtx(), time.Second) // under the 3 s reserve
 	defer cancel()
-	res := tb.poll(t, ctx, handler.Request{CloudTrail: &handler.CloudTrailCall{EventName: handler.CallCreateSession, SessionID: sampleID, CreatedBy: alice}})
+	// A record naming no creator: one naming a creator would also fail the
+	// run, so that the record comes again (TestCloudTrailCreatorNotLost).
+	res := tb.poll(t, ctx, handler.Request{CloudTrail: &handler.CloudTrailCall{EventName: handler.CallCreateSession, SessionID: sampleID}})
 	if !slices.Equal(res.Skipped, []string{sampleID}) {
 		t.Errorf("skipped %q, want the session", res.Skipped)
 	}

@@ -8,8 +8,10 @@ package handler
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -163,7 +165,31 @@ func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 	if err := h.noneAccepted(events, res); err != nil {
 		return nil, err
 	}
+	if err := creatorUnrecorded(req.CloudTrail, res); err != nil {
+		return nil, err
+	}
 	return res, nil
+}
+
+// creatorUnrecorded fails the run of a CreateSession record whose session
+// could not be read (throttled, failing, out of time): the record is the
+// only thing that names the session's creator, and a run that succeeded
+// would drop it for good. Failing hands the record back to Lambda, whose
+// retries (and then the dead-letter queue) deliver it again; the session
+// is tracked already, so it is announced by the schedule in any case.
+func creatorUnrecorded(call *CloudTrailCall, res *Result) error {
+	if call == nil || call.EventName != CallCreateSession || call.CreatedBy == "" {
+		return nil
+	}
+	for _, e := range res.Errors {
+		if e.SessionID == call.SessionID {
+			return fmt.Errorf("CreateSession record of %s: the session could not be read (%s); its creator is kept only if the record comes again", call.SessionID, e.Error)
+		}
+	}
+	if slices.Contains(res.Skipped, call.SessionID) {
+		return fmt.Errorf("CreateSession record of %s: no time left to read the session; its creator is kept only if the record comes again", call.SessionID)
+	}
+	return nil
 }
 
 // withReserve returns ctx ending reserve before ctx's deadline, if it has
