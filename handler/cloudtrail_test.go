@@ -505,6 +505,10 @@ func TestCloudTrailStopDelete(t *testing.T) {
 		if res.Watched != 1 || res.Polled != 1 || tb.glue.getCalls("other") != 0 {
 			t.Errorf("result %+v, %d calls for the other: want only the named session polled", res, tb.glue.getCalls("other"))
 		}
+		// Its snapshot, read to know the session, is not read again.
+		if n := tb.dbCalls()["BatchGetItem"]; n != 1 {
+			t.Errorf("BatchGetItem calls: %d, want 1 (the session's item read once)", n)
+		}
 	})
 
 	t.Run("delete of a session with a snapshot", func(t *testing.T) {

@@ -40,7 +40,7 @@ func (h *Handler) fetch(ctx, fetchCtx context.Context, p *plan, res *Result) (*f
 	at := h.Now().UTC().Truncate(time.Second) // EventBridge keeps an event's time to the second
 	resources := resourcesFor(ctx)
 	chunks := slices.Collect(slices.Chunk(p.order, state.BatchSize))
-	loads := h.prefetch(ctx, chunks)
+	loads := h.prefetch(ctx, chunks, p.preloaded)
 	defer loads.stop()
 
 	var mu sync.Mutex
@@ -306,7 +306,8 @@ func statementTime(v int64) *time.Time {
 }
 
 // prefetcher loads the snapshots of chunks in order, at most
-// AWSConcurrency chunks ahead of the one being polled.
+// AWSConcurrency chunks ahead of the one being polled; a plan of one
+// chunk read already (preloaded) is not read again.
 type prefetcher struct {
 	results []chan loaded
 	slots   chan struct{}
@@ -319,11 +320,16 @@ type loaded struct {
 	err        error
 }
 
-func (h *Handler) prefetch(ctx context.Context, chunks [][]*session) *prefetcher {
+func (h *Handler) prefetch(ctx context.Context, chunks [][]*session, preloaded *loaded) *prefetcher {
 	ctx, cancel := context.WithCancel(ctx)
 	p := &prefetcher{results: make([]chan loaded, len(chunks)), slots: make(chan struct{}, AWSConcurrency), cancel: cancel}
 	for i := range p.results {
 		p.results[i] = make(chan loaded, 1)
+	}
+	if preloaded != nil && len(chunks) == 1 {
+		p.slots <- struct{}{} // released as a loaded chunk's slot is
+		p.results[0] <- *preloaded
+		return p
 	}
 	go func() {
 		for i, chunk := range chunks {

@@ -47,6 +47,10 @@ type plan struct {
 	outbox []state.Event
 	// kept is, per session, the last of its events still in the outbox.
 	kept map[string]state.Event
+	// preloaded, when set, holds the snapshots of order read already (by
+	// a record's run, to tell whether it knows the session): fetch does
+	// not read them again.
+	preloaded *loaded
 }
 
 // watch applies track/untrack and works out the watched set: configured
@@ -189,7 +193,7 @@ func (h *Handler) watchCall(ctx context.Context, call *CloudTrailCall, res *Resu
 	}
 	var run state.Run
 	var outbox []state.Event
-	known := create
+	var item *loaded
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
 		run, err = h.store.ReadRun(gctx)
@@ -202,8 +206,7 @@ func (h *Handler) watchCall(ctx context.Context, call *CloudTrailCall, res *Resu
 	if !create {
 		g.Go(func() error {
 			snaps, unreadable, err := h.store.Load(gctx, []string{call.SessionID})
-			// An unreadable item is a snapshot: polling it reports it.
-			known = snaps[call.SessionID] != nil || unreadable[call.SessionID] != nil
+			item = &loaded{snaps: snaps, unreadable: unreadable}
 			return err
 		})
 	}
@@ -222,8 +225,10 @@ func (h *Handler) watchCall(ctx context.Context, call *CloudTrailCall, res *Resu
 		}
 	}
 	p := newPlan(run, outbox)
-	if known {
+	// An unreadable item is a snapshot: polling it reports it.
+	if create || item.snaps[call.SessionID] != nil || item.unreadable[call.SessionID] != nil {
 		p.order = []*session{{id: call.SessionID, createdBy: call.CreatedBy}}
+		p.preloaded = item // nil for a create: its item was just written
 	}
 	res.Watched = len(p.order)
 	return p, nil
