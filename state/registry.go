@@ -68,16 +68,26 @@ func (s *Store) readIndex(ctx context.Context, prefix, what string) (Shelf, erro
 				shelf.Watched = append(shelf.Watched, id)
 				continue
 			}
-			var ev Event
-			if err := attributevalue.UnmarshalMap(item, &ev); err != nil || ev.EventID == "" {
+			ev, ok := outboxEvent(item)
+			if !ok {
 				// Not ours to send: it stays until someone looks at it.
 				continue
 			}
-			shelf.Outbox = append(shelf.Outbox, ev)
+			shelf.Outbox = append(shelf.Outbox, *ev)
 		}
 	}
 	sortEvents(shelf.Outbox)
 	return shelf, nil
+}
+
+// outboxEvent reads an outbox item; false when it is not one this code
+// wrote (hand-edited, or another version's).
+func outboxEvent(item map[string]dbtypes.AttributeValue) (*Event, bool) {
+	var ev Event
+	if err := attributevalue.UnmarshalMap(item, &ev); err != nil || ev.EventID == "" {
+		return nil, false
+	}
+	return &ev, true
 }
 
 // Track puts ids in the registry: each is watched from the next run on,

@@ -59,11 +59,10 @@ func (s *Store) Scan(ctx context.Context, segments int, visit func(Scanned) erro
 					case id == RunKey || id == LegacyRegistryKey:
 						continue
 					case strings.HasPrefix(id, OutboxPrefix):
-						var ev Event
-						if err := attributevalue.UnmarshalMap(item, &ev); err != nil || ev.EventID == "" {
-							it = Scanned{Key: id, Err: fmt.Errorf("outbox item %q cannot be read (written by hand or by another version?)", id)}
+						if ev, ok := outboxEvent(item); ok {
+							it = Scanned{Key: id, Event: ev}
 						} else {
-							it = Scanned{Key: id, Event: &ev}
+							it = Scanned{Key: id, Err: fmt.Errorf("outbox item %q cannot be read (written by hand or by another version?)", id)}
 						}
 					default:
 						var snap Snapshot
