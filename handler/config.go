@@ -127,7 +127,7 @@ func ConfigFromEnv(lookup Lookup) (Config, error) {
 			c.DPUHourUSD = price
 		}
 	}
-	c.MetricsNamespace = "sessionwatch"
+	c.MetricsNamespace = DefaultMetricsNamespace
 	if s := getenv("METRICS_NAMESPACE"); strings.TrimSpace(s) != "" {
 		if err := validateNamespace(s); err != nil {
 			bad("METRICS_NAMESPACE", "%v", err)

@@ -10,6 +10,9 @@ import (
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 )
 
+// DefaultMetricsNamespace is METRICS_NAMESPACE's default.
+const DefaultMetricsNamespace = "sessionwatch"
+
 // The metrics of a run's CloudWatch embedded metric format (EMF) document
 // (README, Metrics). The template's dashboard and alarms use these names;
 // a test keeps them in step.

@@ -15,19 +15,21 @@ import (
 // metricNames are the metrics each run writes (README, Metrics), in the
 // order status shows them.
 var metricNames = []string{
-	"Watched", "Polled", "Changed", "Published", "Pending", "Conflicts", "NotFound", "Skipped",
-	"Errors", "Alerts", "IdleUnchecked", "DurationMs",
-	"SessionsProvisioning", "SessionsReady", "SessionsStopping", "ReadyDpu", "EstimatedUsdPerHour",
+	handler.MetricWatched, handler.MetricPolled, handler.MetricChanged, handler.MetricPublished,
+	handler.MetricPending, handler.MetricConflicts, handler.MetricNotFound, handler.MetricSkipped,
+	handler.MetricErrors, handler.MetricAlerts, handler.MetricIdleUnchecked, handler.MetricDurationMs,
+	handler.MetricSessionsProvisioning, handler.MetricSessionsReady, handler.MetricSessionsStopping,
+	handler.MetricReadyDpu, handler.MetricEstimatedUsdPerHour,
 }
 
 // The dimensions of every metric, and the trigger of a scheduled run.
 const (
-	dimFunction     = "FunctionName"
-	dimTrigger      = "Trigger"
+	dimFunction     = handler.DimensionFunctionName
+	dimTrigger      = handler.DimensionTrigger
 	triggerSchedule = handler.TriggerSchedule
 	// heartbeatMetric is the metric whose latest datapoint with
 	// Trigger=schedule is the last scheduled run.
-	heartbeatMetric = "DurationMs"
+	heartbeatMetric = handler.MetricDurationMs
 )
 
 // lookback is how far back status looks for the last scheduled run.

@@ -17,7 +17,7 @@ import (
 )
 
 // defaultNamespace is METRICS_NAMESPACE's default (DESIGN, Configuration).
-const defaultNamespace = "sessionwatch"
+const defaultNamespace = handler.DefaultMetricsNamespace
 
 // The stack's outputs the CLI reads (template.yaml, Outputs).
 const (
@@ -201,13 +201,4 @@ func (tf targetFlags) resolve(ctx context.Context, lookup handler.Lookup) (*targ
 	}
 	t.store = state.NewStore(newDynamoDB(awsCfg), t.config.Table)
 	return t, nil
-}
-
-// namespace is the metrics namespace: METRICS_NAMESPACE (from the stack
-// with --stack), else its default.
-func (t *target) namespace() string {
-	if v, ok := t.lookup("METRICS_NAMESPACE"); ok && v != "" {
-		return v
-	}
-	return defaultNamespace
 }

@@ -107,7 +107,7 @@ func statusCmd(ctx context.Context, args []string, lookup handler.Lookup, stdout
 		return err
 	}
 	now := clock().UTC()
-	rep := &report{At: now, Attention: []string{}, Unknown: []string{}, Notes: []string{}, Table: t.config.Table, Function: *function, Namespace: t.namespace(), ScheduleMinutes: *schedule}
+	rep := &report{At: now, Attention: []string{}, Unknown: []string{}, Notes: []string{}, Table: t.config.Table, Function: *function, Namespace: t.config.MetricsNamespace, ScheduleMinutes: *schedule}
 	if t.stack != nil {
 		rep.Stack = t.stack.name
 		if rep.Function == "" {
