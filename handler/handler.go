@@ -82,17 +82,17 @@ func New(cfg Config, g Glue, store *state.Store, eb EventBridge, logger *slog.Lo
 }
 
 // Invoke is the Lambda entry point: it parses the raw payload (an empty one
-// is `{}`), runs a poll and returns its result as JSON. It is the one place
-// that logs a rejected or failed invocation.
+// is `{}`), runs a poll and returns its result as JSON. A rejected or
+// failed invocation is returned, not logged: the Lambda runtime writes it
+// to the log, one line ({"errorMessage": …, "errorType": "RunError"}), and
+// hands it to the invoker, so a failure is logged once.
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	req, err := ParseRequest(payload)
 	if err != nil {
-		h.Logger.ErrorContext(ctx, "rejected invocation", "error", err)
 		return nil, err
 	}
 	res, err := h.Poll(ctx, req)
 	if err != nil {
-		h.Logger.ErrorContext(ctx, "run failed", "error", err)
 		return nil, &RunError{Err: err}
 	}
 	return res.marshalWithin(MaxResponseSize)
@@ -117,7 +117,7 @@ func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 	res := newResult(req)
 	if call := req.CloudTrail; call != nil && call.Failed {
 		// The call failed: no session changed, nothing to ask anyone. The
-		// run still reports itself, like every run (DESIGN: Metrics).
+		// run still reports itself, like every run (README, Metrics).
 		h.summary(ctx, req, res, start, coldStart)
 		return res, nil
 	}
@@ -138,15 +138,7 @@ func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	events := gather(p.outbox, f.changed, resourcesFor(ctx))
-	res.Changed = len(f.changed)
-	for _, s := range f.changed {
-		for _, kind := range s.alerts {
-			if res.alerts == nil {
-				res.alerts = map[string]int{}
-			}
-			res.alerts[kind]++
-		}
-	}
+	res.countChanges(f.changed)
 	if req.DryRun {
 		res.listEvents(events)
 		h.summary(ctx, req, res, start, coldStart)

@@ -34,7 +34,9 @@ func settledOutput(f *localinvoke.Function, invocations, docs int) string {
 
 // invocationLogs splits the output of the emulator and the function into
 // the function's lines of each invocation: the JSON objects written
-// between the emulator's START and END lines of one request.
+// between the emulator's START and END lines of one request, and the line
+// the Lambda runtime writes for an invocation that returned an error (a
+// timestamp, then {"errorMessage": …, "errorType": …}).
 func invocationLogs(out string) [][]string {
 	var runs [][]string
 	in := false
@@ -47,6 +49,8 @@ func invocationLogs(out string) [][]string {
 			in = false
 		case in && strings.HasPrefix(line, "{") && json.Valid([]byte(line)):
 			runs[len(runs)-1] = append(runs[len(runs)-1], line)
+		case in && strings.Contains(line, `{"errorMessage":`):
+			runs[len(runs)-1] = append(runs[len(runs)-1], line)
 		}
 	}
 	return runs
@@ -55,7 +59,8 @@ func invocationLogs(out string) [][]string {
 // checkRunLogs checks the function's log of a series of healthy runs
 // (and rejected invocations): each run logs its summary line and its EMF
 // document (none for a dry run), nothing else, and the document is valid;
-// a rejected invocation logs one line and no document; the first run says
+// a rejected invocation logs one line, the runtime's report of the
+// InputError it returned, and no document; the first run says
 // ColdStart.
 // runs is how many invocations ran a poll, invocations how many there
 // were.
@@ -92,7 +97,7 @@ func checkRunLogs(t *testing.T, out string, runs, invocations int) {
 			t.Errorf("invocation %d logged nothing", i)
 			continue
 		}
-		rejected := other == 1 && summary == 0 && emf == 0 && strings.Contains(lines[0], "rejected invocation")
+		rejected := other == 1 && summary == 0 && emf == 0 && strings.Contains(lines[0], `"errorType":"InputError"`)
 		dryRun := summary == 1 && strings.Contains(strings.Join(lines, "\n"), `"dryRun":true`)
 		wantEMF := 1
 		if dryRun {
