@@ -38,9 +38,9 @@ const (
 )
 
 // CostOf estimates what the session s had cost when observed at at, at
-// price dollars a DPU-hour; nil when its capacity is unknown (DESIGN: the
-// cost block is there when the session's capacity is known) or its
-// DPU-hours cannot be had. A finished session's DPU-hours are Glue's
+// price dollars a DPU-hour; nil when its capacity is unknown (README,
+// Cost: the cost block is there when the session's capacity is known) or
+// its DPU-hours cannot be had. A finished session's DPU-hours are Glue's
 // DPUSeconds when it reports them, else its DPU times the hours from
 // CreatedOn to CompletedOn (to the observation, when Glue gives no
 // CompletedOn); an unfinished one's are the larger of Glue's figure and

@@ -180,9 +180,9 @@ func (h *Handler) fetch(ctx, fetchCtx context.Context, p *plan, res *Result) (*f
 // floor is the snapshot a transition starts from: the stored one, or,
 // when events of an earlier session under the same id (another CreatedOn)
 // still wait in the outbox, one whose numbering goes on after them, as
-// DESIGN's re-created sessions do while anything of the old one is
-// stored. Events of the same session are never renumbered: observed again
-// after a crash, a change gets its first eventId.
+// re-created sessions do (README, The watched set) while anything of the
+// old one is stored. Events of the same session are never renumbered:
+// observed again after a crash, a change gets its first eventId.
 func (p *plan) floor(s *session) *state.Snapshot {
 	kept, ok := p.kept[s.id]
 	stored := s.prev

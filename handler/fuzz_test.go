@@ -281,18 +281,18 @@ func FuzzTransition(f *testing.F) {
 				}
 			}
 			if e.DetailType == handler.DetailTypeDeleted {
-				if d.Status != nil || d.ErrorMessage != nil || deref(d.PreviousStatus) != prev.Status {
+				if d.Status != nil || d.ErrorMessage != nil || aws.ToString(d.PreviousStatus) != prev.Status {
 					t.Errorf("deletion %+v, want no status, previous status %q", d, prev.Status)
 				}
 			} else {
-				if deref(d.Status) != curStatus || deref(d.ErrorMessage) != curErr {
+				if aws.ToString(d.Status) != curStatus || aws.ToString(d.ErrorMessage) != curErr {
 					t.Errorf("%s: %+v, want status %q, error %q", e.DetailType, d, curStatus, curErr)
 				}
 				if first && (d.PreviousStatus != nil || d.PreviousErrorMessage != nil) {
 					t.Errorf("%s: first sighting with a previous state %+v", e.DetailType, d)
 				}
-				if !first && deref(d.PreviousStatus) != prev.Status {
-					t.Errorf("%s: previous status %q, want %q", e.DetailType, deref(d.PreviousStatus), prev.Status)
+				if !first && aws.ToString(d.PreviousStatus) != prev.Status {
+					t.Errorf("%s: previous status %q, want %q", e.DetailType, aws.ToString(d.PreviousStatus), prev.Status)
 				}
 			}
 			seq := int64(i + 1)
@@ -321,13 +321,6 @@ func FuzzTransition(f *testing.F) {
 			}
 		}
 	})
-}
-
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
 }
 
 func copySnapshot(s *state.Snapshot) *state.Snapshot {
@@ -443,7 +436,7 @@ func FuzzBuildEvent(f *testing.F) {
 			}
 			seen[d.EventID] = true
 			if aws.ToString(en.DetailType) == handler.DetailTypeStateChange {
-				statuses = append(statuses, deref(d.Status))
+				statuses = append(statuses, aws.ToString(d.Status))
 			}
 		}
 		want := []string{asJSON(status1)}

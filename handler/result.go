@@ -51,6 +51,20 @@ type Result struct {
 	alerts map[string]int
 }
 
+// countChanges counts the sessions that changed, and their alerts by kind
+// for the run's metrics.
+func (r *Result) countChanges(changed []*session) {
+	r.Changed = len(changed)
+	for _, s := range changed {
+		for _, kind := range s.alerts {
+			if r.alerts == nil {
+				r.alerts = map[string]int{}
+			}
+			r.alerts[kind]++
+		}
+	}
+}
+
 // MaxResponseSize bounds the JSON Invoke returns: Lambda refuses a
 // synchronous response over 6 MB, here read as 6,000,000 bytes (the
 // smaller of 6×10⁶ and 6×2²⁰).

@@ -168,7 +168,7 @@ func checkDelivered(t *testing.T, raw []byte) {
 // RUNNING_LONG and COST thresholds, a session Glue gives no status, an
 // alert naming the session's creator, and an alert cut to fit
 // EventBridge's limit. Each must follow the schema (see
-// the top of this file) and say what DESIGN, Alerts, says.
+// the top of this file) and say what the README, Alerts, says.
 func TestEventShapes(t *testing.T) {
 	t.Run("alerts on a full session", func(t *testing.T) {
 		tb := newTestbed(t, env("SESSION_IDS", "s-full"), env("RUNNING_HOURS", "0.5,1.5"), env("COST_USD", "1,100"))

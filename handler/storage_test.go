@@ -104,7 +104,7 @@ func (g *budgetGlue) newRun() map[string]int {
 
 // TestFairRotation: runs cut short by their deadline share the fleet
 // fairly: over consecutive runs every due session is polled at least once
-// in every ⌈due / k⌉ runs, k the fewest any run polled (DESIGN, The
+// in every ⌈due / k⌉ runs, k the fewest any run polled (README, The
 // watched set). The first version polled the skipped ones first but in
 // the same order, so with 6 sessions and 2 polls a run two sessions were
 // never polled in 9 runs.

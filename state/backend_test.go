@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go"
 
 	"sessionwatch/internal/awstest"
 	"sessionwatch/internal/fakeaws"
@@ -107,7 +106,7 @@ func openMoto(t *testing.T) backend {
 		item: func(t *testing.T, id string) map[string]types.AttributeValue {
 			t.Helper()
 			out, err := raw.GetItem(context.Background(), &dynamodb.GetItemInput{
-				TableName: &table, Key: keyOf(id), ConsistentRead: aws.Bool(true),
+				TableName: &table, Key: awstest.SessionKey(id), ConsistentRead: aws.Bool(true),
 			})
 			if err != nil {
 				t.Fatalf("read item %q: %v", id, err)
@@ -251,21 +250,6 @@ func (r *recorder) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemIn
 func s(v string) types.AttributeValue     { return &types.AttributeValueMemberS{Value: v} }
 func n(v string) types.AttributeValue     { return &types.AttributeValueMemberN{Value: v} }
 func ss(v ...string) types.AttributeValue { return &types.AttributeValueMemberSS{Value: v} }
-func keyOf(id string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"SessionId": s(id)}
-}
-
-// wantCode fails the test unless err is an API error with the given code.
-func wantCode(t *testing.T, err error, code string) {
-	t.Helper()
-	var api smithy.APIError
-	if !errors.As(err, &api) {
-		t.Fatalf("got error %v, want an API error %s", err, code)
-	}
-	if got := api.ErrorCode(); got != code {
-		t.Fatalf("got error code %s (%v), want %s", got, err, code)
-	}
-}
 
 // wantRejectedButByMoto is for a request that DynamoDB rejects with a
 // ValidationException and moto 5.2.1 accepts. The fake stands in for
@@ -275,7 +259,7 @@ func wantCode(t *testing.T, err error, code string) {
 func wantRejectedButByMoto(t *testing.T, b backend, err error) {
 	t.Helper()
 	if b.name != "moto" {
-		wantCode(t, err, "ValidationException")
+		awstest.WantAPIError(t, err, "ValidationException")
 	} else if err != nil {
 		t.Fatalf("moto now rejects what it used to accept (%v): use wantCode", err)
 	}
@@ -290,7 +274,7 @@ func wantCodeMotoOtherwise(t *testing.T, b backend, err error, code, motoCode st
 	if b.name == "moto" {
 		code = motoCode
 	}
-	wantCode(t, err, code)
+	awstest.WantAPIError(t, err, code)
 }
 
 // wantConditionFailed fails the test unless err is DynamoDB's typed

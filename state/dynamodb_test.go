@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 
+	"sessionwatch/internal/awstest"
 	"sessionwatch/state"
 )
 
@@ -35,7 +36,7 @@ func putItem(t *testing.T, b backend, in dynamodb.PutItemInput) error {
 func updateSet(t *testing.T, b backend, id, expr string, v types.AttributeValue) (*dynamodb.UpdateItemOutput, error) {
 	t.Helper()
 	return b.db.UpdateItem(t.Context(), &dynamodb.UpdateItemInput{
-		TableName: &b.table, Key: keyOf(id), UpdateExpression: &expr,
+		TableName: &b.table, Key: awstest.SessionKey(id), UpdateExpression: &expr,
 		ExpressionAttributeValues: map[string]types.AttributeValue{":ids": v},
 		ReturnValues:              types.ReturnValueAllNew,
 	})
@@ -45,7 +46,7 @@ func batchGet(t *testing.T, b backend, ids ...string) (*dynamodb.BatchGetItemOut
 	t.Helper()
 	keys := make([]map[string]types.AttributeValue, len(ids))
 	for i, id := range ids {
-		keys[i] = keyOf(id)
+		keys[i] = awstest.SessionKey(id)
 	}
 	return b.db.BatchGetItem(t.Context(), &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
 		b.table: {Keys: keys, ConsistentRead: aws.Bool(true)},
@@ -79,7 +80,7 @@ func sortSets(item map[string]types.AttributeValue) map[string]types.AttributeVa
 }
 
 func item(id string, attrs ...any) map[string]types.AttributeValue {
-	out := keyOf(id)
+	out := awstest.SessionKey(id)
 	for i := 0; i < len(attrs); i += 2 {
 		out[attrs[i].(string)] = attrs[i+1].(types.AttributeValue)
 	}
@@ -140,7 +141,7 @@ var dynamoDBCases = []dbCase{
 			{types.ReturnValueAllNew, "e", item("s-1", "Version", n("2"), "Ids", ss("a", "b", "c", "d", "e"))},
 		} {
 			out, err := b.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-				TableName: &b.table, Key: keyOf("s-1"), UpdateExpression: aws.String("ADD Ids :ids"),
+				TableName: &b.table, Key: awstest.SessionKey("s-1"), UpdateExpression: aws.String("ADD Ids :ids"),
 				ExpressionAttributeValues: map[string]types.AttributeValue{":ids": ss(tc.add)}, ReturnValues: tc.rv,
 			})
 			if err != nil {
@@ -192,7 +193,7 @@ var dynamoDBCases = []dbCase{
 			ConditionExpression:      aws.String("attribute_not_exists(SessionId)"),
 			ExpressionAttributeNames: map[string]string{"#v": "Version"},
 		})
-		wantCode(t, err, "ValidationException")
+		awstest.WantAPIError(t, err, "ValidationException")
 		if got := b.item(t, "s-1"); got != nil {
 			t.Errorf("item written by a rejected call: %v", got)
 		}
@@ -258,10 +259,10 @@ var dynamoDBCases = []dbCase{
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := keyOf("reg"); !reflect.DeepEqual(out.Attributes, want) {
+		if want := awstest.SessionKey("reg"); !reflect.DeepEqual(out.Attributes, want) {
 			t.Errorf("ALL_NEW: got %v, want %v", out.Attributes, want)
 		}
-		if got, want := b.item(t, "reg"), keyOf("reg"); !reflect.DeepEqual(got, want) {
+		if got, want := b.item(t, "reg"), awstest.SessionKey("reg"); !reflect.DeepEqual(got, want) {
 			t.Errorf("stored: got %v, want %v", got, want)
 		}
 	}},
@@ -282,7 +283,7 @@ var dynamoDBCases = []dbCase{
 				t.Errorf("%s: accepted", tc.name)
 				continue
 			}
-			wantCode(t, err, "ValidationException")
+			awstest.WantAPIError(t, err, "ValidationException")
 		}
 		if got, want := b.item(t, "reg"), item("reg", "Ids", ss("a"), "Name", s("x")); !reflect.DeepEqual(got, want) {
 			t.Errorf("stored: got %v, want %v (unchanged)", got, want)
@@ -328,12 +329,12 @@ var dynamoDBCases = []dbCase{
 
 	{"batch get of 101 keys is rejected", func(t *testing.T, b backend) {
 		_, err := batchGet(t, b, sessionIDs(101)...)
-		wantCode(t, err, "ValidationException")
+		awstest.WantAPIError(t, err, "ValidationException")
 	}},
 
 	{"batch get of a key twice is rejected", func(t *testing.T, b backend) {
 		_, err := batchGet(t, b, "s-1", "s-2", "s-1")
-		wantCode(t, err, "ValidationException")
+		awstest.WantAPIError(t, err, "ValidationException")
 	}},
 
 	{"an item over 400 KB is rejected", func(t *testing.T, b backend) {
@@ -361,7 +362,7 @@ var dynamoDBCases = []dbCase{
 				t.Errorf("%d bytes: accepted", size)
 				continue
 			}
-			wantCode(t, err, "ValidationException")
+			awstest.WantAPIError(t, err, "ValidationException")
 		}
 		if got := b.item(t, "s-1"); got != nil {
 			t.Fatalf("a rejected item was stored")
@@ -386,7 +387,7 @@ var dynamoDBCases = []dbCase{
 			if err := putItem(t, b, dynamodb.PutItemInput{Item: item("s-1", "Version", n(version))}); err != nil {
 				t.Fatal(err)
 			}
-			got, err := b.db.GetItem(t.Context(), &dynamodb.GetItemInput{TableName: &b.table, Key: keyOf("s-1"), ConsistentRead: aws.Bool(true)})
+			got, err := b.db.GetItem(t.Context(), &dynamodb.GetItemInput{TableName: &b.table, Key: awstest.SessionKey("s-1"), ConsistentRead: aws.Bool(true)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -405,20 +406,20 @@ var dynamoDBCases = []dbCase{
 
 	{"an unknown table is not found", func(t *testing.T, b backend) {
 		ctx, table := t.Context(), aws.String(missingTable)
-		_, err := b.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: table, Key: keyOf("s-1")})
+		_, err := b.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: table, Key: awstest.SessionKey("s-1")})
 		wantNotFound(t, err)
-		_, err = b.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: table, Item: keyOf("s-1")})
+		_, err = b.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: table, Item: awstest.SessionKey("s-1")})
 		wantNotFound(t, err)
 		_, err = b.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: table, Key: keyOf("s-1"), UpdateExpression: aws.String("ADD Ids :ids"),
+			TableName: table, Key: awstest.SessionKey("s-1"), UpdateExpression: aws.String("ADD Ids :ids"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":ids": ss("a")},
 		})
 		wantNotFound(t, err)
 		_, err = b.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
-			missingTable: {Keys: []map[string]types.AttributeValue{keyOf("s-1")}},
+			missingTable: {Keys: []map[string]types.AttributeValue{awstest.SessionKey("s-1")}},
 		}})
 		wantNotFound(t, err)
-		_, err = b.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: table, Key: keyOf("s-1")})
+		_, err = b.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: table, Key: awstest.SessionKey("s-1")})
 		wantNotFound(t, err)
 		q := shelfQuery(b)
 		q.TableName = table
@@ -442,17 +443,17 @@ var dynamoDBCases = []dbCase{
 				t.Errorf("GetItem with %s: accepted", name)
 				continue
 			}
-			wantCode(t, err, "ValidationException")
+			awstest.WantAPIError(t, err, "ValidationException")
 		}
 		for name, it := range map[string]map[string]types.AttributeValue{
 			"no key":                 {"Version": n("1")},
 			"an empty string":        {"SessionId": s("")},
 			"a number":               {"SessionId": n("1")},
-			"a key over 2,048 bytes": keyOf(strings.Repeat("k", 2049)),
+			"a key over 2,048 bytes": awstest.SessionKey(strings.Repeat("k", 2049)),
 			// SessionId is also the sort key of the index, whose limit is
 			// 1,024 bytes; moto applies it whether or not the item is in
 			// the index.
-			"a key over 1,024 bytes":        keyOf(strings.Repeat("k", 1025)),
+			"a key over 1,024 bytes":        awstest.SessionKey(strings.Repeat("k", 1025)),
 			"an index key over 2,048 bytes": item("s-1", "Shelf", s(strings.Repeat("k", 2049))),
 		} {
 			err := putItem(t, b, dynamodb.PutItemInput{Item: it})
@@ -460,12 +461,12 @@ var dynamoDBCases = []dbCase{
 				t.Errorf("PutItem with %s: accepted", name)
 				continue
 			}
-			wantCode(t, err, "ValidationException")
+			awstest.WantAPIError(t, err, "ValidationException")
 		}
 		for name, key := range map[string]map[string]types.AttributeValue{
 			"a number":               {"SessionId": n("1")},
-			"a key over 2,048 bytes": keyOf(strings.Repeat("k", 2049)),
-			"a key over 1,024 bytes": keyOf(strings.Repeat("k", 1025)),
+			"a key over 2,048 bytes": awstest.SessionKey(strings.Repeat("k", 2049)),
+			"a key over 1,024 bytes": awstest.SessionKey(strings.Repeat("k", 1025)),
 		} {
 			_, err := b.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 				TableName: &b.table, Key: key, UpdateExpression: aws.String("ADD Ids :ids"),
@@ -475,7 +476,7 @@ var dynamoDBCases = []dbCase{
 				t.Errorf("UpdateItem with %s: accepted", name)
 				continue
 			}
-			wantCode(t, err, "ValidationException")
+			awstest.WantAPIError(t, err, "ValidationException")
 		}
 		if err := putItem(t, b, dynamodb.PutItemInput{Item: item(strings.Repeat("k", 1024), "Shelf", s(strings.Repeat("k", 2048)))}); err != nil {
 			t.Errorf("PutItem with a key of 1,024 bytes and an index key of 2,048: %v", err)
@@ -531,7 +532,7 @@ func queryAll(t *testing.T, b backend, in dynamodb.QueryInput) ([]map[string]typ
 // ":" name to a value).
 func update(t *testing.T, b backend, id, expr, cond string, rv types.ReturnValue, pairs ...any) (*dynamodb.UpdateItemOutput, error) {
 	t.Helper()
-	in := &dynamodb.UpdateItemInput{TableName: &b.table, Key: keyOf(id), ReturnValues: rv}
+	in := &dynamodb.UpdateItemInput{TableName: &b.table, Key: awstest.SessionKey(id), ReturnValues: rv}
 	if expr != "" {
 		in.UpdateExpression = &expr
 	}
@@ -607,7 +608,7 @@ var indexCases = []dbCase{
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []map[string]types.AttributeValue{item("a", "Detail", s("da")), keyOf("b")}
+		want := []map[string]types.AttributeValue{item("a", "Detail", s("da")), awstest.SessionKey("b")}
 		if !reflect.DeepEqual(out.Items, want) {
 			t.Errorf("got %v, want %v", out.Items, want)
 		}
@@ -714,7 +715,7 @@ var indexCases = []dbCase{
 		in := shelfQuery(b)
 		in.ConsistentRead = aws.Bool(true)
 		_, err := b.db.Query(t.Context(), &in)
-		wantCode(t, err, "ValidationException")
+		awstest.WantAPIError(t, err, "ValidationException")
 
 		in = shelfQuery(b)
 		in.IndexName = aws.String("NoSuchIndex")
@@ -722,7 +723,7 @@ var indexCases = []dbCase{
 		wantCodeMotoOtherwise(t, b, err, "ValidationException", "ResourceNotFoundException")
 
 		_, err = b.db.Scan(t.Context(), &dynamodb.ScanInput{TableName: &b.table, IndexName: aws.String(state.IndexName), ConsistentRead: aws.Bool(true)})
-		wantCode(t, err, "ValidationException")
+		awstest.WantAPIError(t, err, "ValidationException")
 	}},
 
 	{"a query's key and values are checked", func(t *testing.T, b backend) {
@@ -735,7 +736,7 @@ var indexCases = []dbCase{
 		in = shelfQuery(b)
 		in.ExpressionAttributeNames["#unused"] = "x"
 		_, err = b.db.Query(t.Context(), &in)
-		wantCode(t, err, "ValidationException")
+		awstest.WantAPIError(t, err, "ValidationException")
 
 		in = shelfQuery(b)
 		in.ExpressionAttributeValues[":on"] = n("1")
@@ -793,7 +794,7 @@ var indexCases = []dbCase{
 
 	{"delete an item", func(t *testing.T, b backend) {
 		b.seed(t, item("a", "Version", n("1")))
-		out, err := b.db.DeleteItem(t.Context(), &dynamodb.DeleteItemInput{TableName: &b.table, Key: keyOf("a"), ReturnValues: types.ReturnValueAllOld})
+		out, err := b.db.DeleteItem(t.Context(), &dynamodb.DeleteItemInput{TableName: &b.table, Key: awstest.SessionKey("a"), ReturnValues: types.ReturnValueAllOld})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -803,19 +804,19 @@ var indexCases = []dbCase{
 		if got := b.item(t, "a"); got != nil {
 			t.Errorf("still stored: %v", got)
 		}
-		out, err = b.db.DeleteItem(t.Context(), &dynamodb.DeleteItemInput{TableName: &b.table, Key: keyOf("a"), ReturnValues: types.ReturnValueAllOld})
+		out, err = b.db.DeleteItem(t.Context(), &dynamodb.DeleteItemInput{TableName: &b.table, Key: awstest.SessionKey("a"), ReturnValues: types.ReturnValueAllOld})
 		if err != nil || len(out.Attributes) != 0 {
 			t.Errorf("deleting a missing item: got %v, %v, want nothing and no error", out, err)
 		}
-		_, err = b.db.DeleteItem(t.Context(), &dynamodb.DeleteItemInput{TableName: &b.table, Key: keyOf("a"), ReturnValues: types.ReturnValueAllNew})
-		wantCode(t, err, "ValidationException")
+		_, err = b.db.DeleteItem(t.Context(), &dynamodb.DeleteItemInput{TableName: &b.table, Key: awstest.SessionKey("a"), ReturnValues: types.ReturnValueAllNew})
+		awstest.WantAPIError(t, err, "ValidationException")
 	}},
 
 	{"delete if a condition holds", func(t *testing.T, b backend) {
 		b.seed(t, item("a", "Version", n("2")))
 		del := func(id, cond string, v types.AttributeValue) (*dynamodb.DeleteItemInput, error) {
 			in := &dynamodb.DeleteItemInput{
-				TableName: &b.table, Key: keyOf(id), ConditionExpression: &cond,
+				TableName: &b.table, Key: awstest.SessionKey(id), ConditionExpression: &cond,
 				ExpressionAttributeNames:            map[string]string{"#v": "Version"},
 				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 			}
@@ -843,7 +844,7 @@ var indexCases = []dbCase{
 			t.Errorf("still stored: %v", got)
 		}
 		_, err = b.db.DeleteItem(t.Context(), &dynamodb.DeleteItemInput{
-			TableName: &b.table, Key: keyOf("a"), ConditionExpression: aws.String("attribute_not_exists(Version)"),
+			TableName: &b.table, Key: awstest.SessionKey("a"), ConditionExpression: aws.String("attribute_not_exists(Version)"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":unused": n("1")},
 		})
 		wantRejectedButByMoto(t, b, err)
@@ -875,7 +876,7 @@ var indexCases = []dbCase{
 		if _, err := update(t, b, "b", "REMOVE Gone", "", ""); err != nil {
 			t.Fatal(err)
 		}
-		if got := b.item(t, "b"); !reflect.DeepEqual(got, keyOf("b")) {
+		if got := b.item(t, "b"); !reflect.DeepEqual(got, awstest.SessionKey("b")) {
 			t.Errorf("REMOVE on a missing item: stored %v, want the key alone", got)
 		}
 	}},
@@ -945,7 +946,7 @@ var indexCases = []dbCase{
 			t.Errorf("item returned unasked: %v", ccf.Item)
 		}
 		in := &dynamodb.UpdateItemInput{
-			TableName: &b.table, Key: keyOf("a"), UpdateExpression: aws.String("ADD #version :one"), ConditionExpression: aws.String("#version = :v"),
+			TableName: &b.table, Key: awstest.SessionKey("a"), UpdateExpression: aws.String("ADD #version :one"), ConditionExpression: aws.String("#version = :v"),
 			ExpressionAttributeNames:            map[string]string{"#version": "Version"},
 			ExpressionAttributeValues:           map[string]types.AttributeValue{":one": n("1"), ":v": n("1")},
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
@@ -1009,7 +1010,7 @@ var indexCases = []dbCase{
 				t.Errorf("%s: accepted", name)
 				continue
 			}
-			wantCode(t, err, "ValidationException")
+			awstest.WantAPIError(t, err, "ValidationException")
 		}
 		if got := b.item(t, "b"); got != nil {
 			t.Errorf("stored: %v", got)

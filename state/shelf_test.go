@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"sessionwatch/internal/awstest"
 	"sessionwatch/state"
 )
 
@@ -323,7 +324,7 @@ var shelfCases = []dbCase{
 		if err == nil || !strings.Contains(err.Error(), "e-big") {
 			t.Fatalf("got %v, want an error naming e-big", err)
 		}
-		wantCode(t, err, "ValidationException")
+		awstest.WantAPIError(t, err, "ValidationException")
 		if got := eventIDs(readShelf(t, st).Outbox); !reflect.DeepEqual(got, []string{"e-a"}) {
 			t.Errorf("outbox: got %q, want [e-a]", got)
 		}

@@ -16,7 +16,7 @@ import (
 	"sessionwatch/state"
 )
 
-// defaultNamespace is METRICS_NAMESPACE's default (DESIGN, Configuration).
+// defaultNamespace is METRICS_NAMESPACE's default (README, Configuration).
 const defaultNamespace = handler.DefaultMetricsNamespace
 
 // The stack's outputs the CLI reads (template.yaml, Outputs).

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 
 	"sessionwatch/state"
 )
@@ -93,4 +94,22 @@ func CreateTable(ctx context.Context, cfg aws.Config, prefix string) (name strin
 		return fail(fmt.Errorf("UpdateTimeToLive %s: %w", name, err))
 	}
 	return name, drop, nil
+}
+
+// SessionKey is the key of a session's item in the snapshot table.
+func SessionKey(id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{TableKey: &types.AttributeValueMemberS{Value: id}}
+}
+
+// WantAPIError fails the test unless err is an AWS API error with the
+// given code, as DynamoDB (or moto, or the fake) answered it.
+func WantAPIError(tb testing.TB, err error, code string) {
+	tb.Helper()
+	var api smithy.APIError
+	if !errors.As(err, &api) {
+		tb.Fatalf("got error %v, want an API error %s", err, code)
+	}
+	if got := api.ErrorCode(); got != code {
+		tb.Fatalf("got error code %s (%v), want %s", got, err, code)
+	}
 }

@@ -14,8 +14,8 @@ import (
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
-	"github.com/aws/smithy-go"
 
+	"sessionwatch/internal/awstest"
 	"sessionwatch/internal/fakeaws"
 	"sessionwatch/state"
 )
@@ -24,21 +24,6 @@ const table = "snapshots"
 
 func s(v string) dbtypes.AttributeValue { return &dbtypes.AttributeValueMemberS{Value: v} }
 func n(v string) dbtypes.AttributeValue { return &dbtypes.AttributeValueMemberN{Value: v} }
-
-func keyOf(id string) map[string]dbtypes.AttributeValue {
-	return map[string]dbtypes.AttributeValue{"SessionId": s(id)}
-}
-
-func wantAPIError(t *testing.T, err error, code string) {
-	t.Helper()
-	var api smithy.APIError
-	if !errors.As(err, &api) {
-		t.Fatalf("got error %v, want an API error %s", err, code)
-	}
-	if got := api.ErrorCode(); got != code {
-		t.Fatalf("got error code %s (%v), want %s", got, err, code)
-	}
-}
 
 // The DynamoDB fake's answers are checked against moto by the cases of
 // state's tests, which run on both. What is left here is what moto cannot
@@ -90,7 +75,7 @@ func TestDynamoDBUnprocessed(t *testing.T) {
 		if err := db.SetItem(table, map[string]dbtypes.AttributeValue{"SessionId": s(fmt.Sprint("s-", i)), "Version": n("1")}); err != nil {
 			t.Fatal(err)
 		}
-		keys = append(keys, keyOf(fmt.Sprint("s-", i)))
+		keys = append(keys, awstest.SessionKey(fmt.Sprint("s-", i)))
 	}
 	db.Unprocessed = func(n int) int { return 3 }
 	out, err := db.BatchGetItem(context.Background(), &dynamodb.BatchGetItemInput{RequestItems: map[string]dbtypes.KeysAndAttributes{
@@ -120,7 +105,7 @@ func TestDynamoDBRefusals(t *testing.T) {
 	v := map[string]dbtypes.AttributeValue{":v": n("1")}
 	update := func(expr string, values map[string]dbtypes.AttributeValue) func() error {
 		return func() error {
-			_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table), Key: keyOf("s-1"), UpdateExpression: &expr, ExpressionAttributeValues: values})
+			_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table), Key: awstest.SessionKey("s-1"), UpdateExpression: &expr, ExpressionAttributeValues: values})
 			return err
 		}
 	}
@@ -143,29 +128,29 @@ func TestDynamoDBRefusals(t *testing.T) {
 	}{
 		// moto answers these with HTTP 500.
 		{"undefined value", func() error {
-			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: keyOf("s-1"), ConditionExpression: aws.String("Version = :v")})
+			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: awstest.SessionKey("s-1"), ConditionExpression: aws.String("Version = :v")})
 			return err
 		}, "ValidationException"},
 		{"undefined name", func() error {
-			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: keyOf("s-1"), ConditionExpression: aws.String("#v = :v"), ExpressionAttributeValues: v})
+			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: awstest.SessionKey("s-1"), ConditionExpression: aws.String("#v = :v"), ExpressionAttributeValues: v})
 			return err
 		}, "ValidationException"},
 		{"undefined value in an update", update("SET Version = :w", v), "ValidationException"},
 		{"a Limit of 0", query(dynamodb.QueryInput{Limit: aws.Int32(0)}), "ValidationException"},
-		{"a start key of another schema", query(dynamodb.QueryInput{ExclusiveStartKey: keyOf("s-0")}), "ValidationException"},
+		{"a start key of another schema", query(dynamodb.QueryInput{ExclusiveStartKey: awstest.SessionKey("s-0")}), "ValidationException"},
 		{"a query on the wrong key", query(dynamodb.QueryInput{KeyConditionExpression: aws.String("SessionId = :on")}), "ValidationException"},
 
 		// What the fake does not implement.
 		{"other condition", func() error {
-			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: keyOf("s-1"), ConditionExpression: aws.String("Version < :v"), ExpressionAttributeValues: v})
+			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: awstest.SessionKey("s-1"), ConditionExpression: aws.String("Version < :v"), ExpressionAttributeValues: v})
 			return err
 		}, "unsupported"},
 		{"a function in a condition", func() error {
-			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: keyOf("s-1"), ConditionExpression: aws.String("size(Version) = :v"), ExpressionAttributeValues: v})
+			_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: awstest.SessionKey("s-1"), ConditionExpression: aws.String("size(Version) = :v"), ExpressionAttributeValues: v})
 			return err
 		}, "unsupported"},
 		{"projection", func() error {
-			_, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: keyOf("s-1"), ProjectionExpression: aws.String("Version")})
+			_, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: awstest.SessionKey("s-1"), ProjectionExpression: aws.String("Version")})
 			return err
 		}, "unsupported"},
 		{"SET arithmetic", update("SET Version = Version + :v", v), "unsupported"},
@@ -186,7 +171,7 @@ func TestDynamoDBRefusals(t *testing.T) {
 				}
 				return
 			}
-			wantAPIError(t, err, tc.code)
+			awstest.WantAPIError(t, err, tc.code)
 		})
 	}
 	if len(db.Items(table)) != 1 {
@@ -230,7 +215,7 @@ func TestDynamoDBCreateTable(t *testing.T) {
 					t.Fatalf("got %v, want an unsupported error", err)
 				}
 			default:
-				wantAPIError(t, err, tc.code)
+				awstest.WantAPIError(t, err, tc.code)
 			}
 		})
 	}
@@ -350,12 +335,12 @@ func TestEventBridge(t *testing.T) {
 		}
 		e.Detail = aws.String(strings.Replace(*e.Detail, `"}`, `x"}`, 1))
 		_, err := put(fakeaws.NewEventBridge(), e)
-		wantAPIError(t, err, "ValidationException")
+		awstest.WantAPIError(t, err, "ValidationException")
 	})
 	t.Run("too big in total", func(t *testing.T) {
 		eb := fakeaws.NewEventBridge()
 		_, err := put(eb, sized(100_000), sized(100_000), sized(100_000))
-		wantAPIError(t, err, "ValidationException")
+		awstest.WantAPIError(t, err, "ValidationException")
 		if len(eb.Entries()) != 0 {
 			t.Fatalf("recorded %d entries of a rejected request", len(eb.Entries()))
 		}
@@ -366,9 +351,9 @@ func TestEventBridge(t *testing.T) {
 			entries = append(entries, entry(`{}`))
 		}
 		_, err := put(fakeaws.NewEventBridge(), entries...)
-		wantAPIError(t, err, "ValidationException")
+		awstest.WantAPIError(t, err, "ValidationException")
 		_, err = put(fakeaws.NewEventBridge())
-		wantAPIError(t, err, "ValidationException")
+		awstest.WantAPIError(t, err, "ValidationException")
 	})
 	t.Run("entry failures", func(t *testing.T) {
 		eb := fakeaws.NewEventBridge()

@@ -225,10 +225,10 @@ func TestAutoStopTemplate(t *testing.T) {
 	}
 
 	t.Run("state machine", func(t *testing.T) {
-		if got := deref(sm.Type); got != "STANDARD" {
+		if got := aws.ToString(sm.Type); got != "STANDARD" {
 			t.Errorf("Type = %q, want STANDARD", got)
 		}
-		if got := deref(sm.Role); got != "${AutoStopStateMachineRole.Arn}" {
+		if got := aws.ToString(sm.Role); got != "${AutoStopStateMachineRole.Arn}" {
 			t.Errorf("Role = %q, want its own role", got)
 		}
 		want := map[string]string{
@@ -300,10 +300,10 @@ func TestAutoStopTemplate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := deref(rule.EventBusName); got != "default" {
+		if got := aws.ToString(rule.EventBusName); got != "default" {
 			t.Errorf("EventBusName = %q, want the bus sessionwatch publishes to", got)
 		}
-		if len(rule.Targets) != 1 || rule.Targets[0].Arn != "${AutoStopStateMachine}" || deref(rule.Targets[0].RoleArn) != "${AutoStopRuleRole.Arn}" {
+		if len(rule.Targets) != 1 || rule.Targets[0].Arn != "${AutoStopStateMachine}" || aws.ToString(rule.Targets[0].RoleArn) != "${AutoStopRuleRole.Arn}" {
 			t.Errorf("Targets = %+v, want only the state machine, with the rule's role", rule.Targets)
 		}
 		service, sts := roleStatements(t, s, "AutoStopRuleRole")
@@ -383,7 +383,7 @@ func TestAutoStopTemplate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := deref(rule.EventBusName); got != "${EventBus}" {
+		if got := aws.ToString(rule.EventBusName); got != "${EventBus}" {
 			t.Errorf("EventBusName = %q, want ${EventBus}", got)
 		}
 	})

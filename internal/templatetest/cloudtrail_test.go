@@ -132,7 +132,7 @@ func TestCloudTrailRules(t *testing.T) {
 	s := deploy(t, map[string]any{"TrackFromCloudTrail": "true", "CreateEventBus": "true", "EventBusName": "sessionwatch"})
 	fn := function(t, s)
 	// Runs at once would reuse sequence numbers on a moving session.
-	if got := derefInt(fn.ReservedConcurrentExecutions); got != 1 {
+	if got := aws.ToInt(fn.ReservedConcurrentExecutions); got != 1 {
 		t.Errorf("ReservedConcurrentExecutions = %d, want 1", got)
 	}
 	for id, perm := range cloudTrailRules {
@@ -143,11 +143,11 @@ func TestCloudTrailRules(t *testing.T) {
 			}
 			// CloudTrail records reach the default bus only, whatever bus
 			// sessionwatch publishes to.
-			if got := deref(rule.EventBusName); got != "default" {
+			if got := aws.ToString(rule.EventBusName); got != "default" {
 				t.Errorf("EventBusName = %q, want default", got)
 			}
-			if deref(rule.State) != "ENABLED" {
-				t.Errorf("State = %q", deref(rule.State))
+			if aws.ToString(rule.State) != "ENABLED" {
+				t.Errorf("State = %q", aws.ToString(rule.State))
 			}
 			p := asMap(rule.EventPattern)
 			d := asMap(p["detail"])
@@ -175,7 +175,7 @@ func TestCloudTrailRules(t *testing.T) {
 			if rp := tg.RetryPolicy; rp == nil || rp.MaximumRetryAttempts == nil || rp.MaximumEventAgeInSeconds == nil {
 				t.Error("no explicit RetryPolicy")
 			}
-			if dl := tg.DeadLetterConfig; dl == nil || deref(dl.Arn) != "${DeadLetterQueue.Arn}" {
+			if dl := tg.DeadLetterConfig; dl == nil || aws.ToString(dl.Arn) != "${DeadLetterQueue.Arn}" {
 				t.Errorf("DeadLetterConfig %+v, want the dead-letter queue", dl)
 			}
 			lp, err := s.GetLambdaPermissionWithName(perm)
@@ -183,8 +183,8 @@ func TestCloudTrailRules(t *testing.T) {
 				t.Fatal(err)
 			}
 			if lp.Action != "lambda:InvokeFunction" || lp.Principal != "events.amazonaws.com" ||
-				lp.FunctionName != "${"+functionID+".Arn}" || deref(lp.SourceArn) != "${"+id+".Arn}" {
-				t.Errorf("permission %s: %s for %s on %s from %s", perm, lp.Action, lp.Principal, lp.FunctionName, deref(lp.SourceArn))
+				lp.FunctionName != "${"+functionID+".Arn}" || aws.ToString(lp.SourceArn) != "${"+id+".Arn}" {
+				t.Errorf("permission %s: %s for %s on %s from %s", perm, lp.Action, lp.Principal, lp.FunctionName, aws.ToString(lp.SourceArn))
 			}
 		})
 	}

@@ -279,7 +279,7 @@ func TestPublishedExamples(t *testing.T) {
 			}
 			wantSeverity := map[string]string{handler.DetailTypeError: "ERROR", handler.DetailTypeDeleted: "WARN", handler.DetailTypeAlert: "WARN"}[detailType]
 			if detailType == handler.DetailTypeStateChange {
-				wantSeverity = map[string]string{"FAILED": "ERROR", "TIMEOUT": "WARN"}[deref(d.Status)]
+				wantSeverity = map[string]string{"FAILED": "ERROR", "TIMEOUT": "WARN"}[aws.ToString(d.Status)]
 				if wantSeverity == "" {
 					wantSeverity = "INFO"
 				}
@@ -357,8 +357,8 @@ func reproduce(t *testing.T, detailType string, d handler.Detail) string {
 	t.Helper()
 	// The snapshot keeps the creator, from the session's CreateSession
 	// record an earlier run saw.
-	prev := &state.Snapshot{SessionID: d.SessionID, Status: deref(d.PreviousStatus), Sequence: max(d.Sequence-1, 1), CreatedBy: deref(d.CreatedBy)}
-	prev.SetError(deref(d.PreviousErrorMessage))
+	prev := &state.Snapshot{SessionID: d.SessionID, Status: aws.ToString(d.PreviousStatus), Sequence: max(d.Sequence-1, 1), CreatedBy: aws.ToString(d.CreatedBy)}
+	prev.SetError(aws.ToString(d.PreviousErrorMessage))
 	if d.PreviousObservedAt != nil {
 		prev.ObservedAt = *d.PreviousObservedAt
 	}
@@ -436,12 +436,12 @@ func exampleRules(t *testing.T, d handler.Detail) handler.Rules {
 func glueAnswer(d handler.Detail) *gluetypes.Session {
 	s := d.Session
 	out := &gluetypes.Session{
-		Id: aws.String(d.SessionID), Status: gluetypes.SessionStatus(deref(d.Status)), ErrorMessage: d.ErrorMessage,
+		Id: aws.String(d.SessionID), Status: gluetypes.SessionStatus(aws.ToString(d.Status)), ErrorMessage: d.ErrorMessage,
 		CreatedOn: s.CreatedOn, CompletedOn: s.CompletedOn, Description: s.Description, Role: s.Role,
-		GlueVersion: s.GlueVersion, WorkerType: gluetypes.WorkerType(deref(s.WorkerType)),
+		GlueVersion: s.GlueVersion, WorkerType: gluetypes.WorkerType(aws.ToString(s.WorkerType)),
 		NumberOfWorkers: s.NumberOfWorkers, MaxCapacity: s.MaxCapacity, IdleTimeout: s.IdleTimeout,
 		ExecutionTime: s.ExecutionTime, DPUSeconds: s.DPUSeconds, SecurityConfiguration: s.SecurityConfiguration,
-		ProfileName: s.ProfileName, SessionType: gluetypes.SessionType(deref(s.SessionType)),
+		ProfileName: s.ProfileName, SessionType: gluetypes.SessionType(aws.ToString(s.SessionType)),
 	}
 	if s.Progress != nil {
 		out.Progress = *s.Progress

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"sessionwatch/handler"
 	"sessionwatch/internal/emftest"
 )
@@ -169,14 +171,14 @@ func metricAlarms(t *testing.T, s *stack) map[string]runMetric {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if deref(a.Namespace) != ns {
+		if aws.ToString(a.Namespace) != ns {
 			continue
 		}
 		dims := map[string]string{}
 		for _, d := range a.Dimensions {
 			dims[d.Name] = d.Value
 		}
-		out[id] = runMetric{id, deref(a.MetricName), dims}
+		out[id] = runMetric{id, aws.ToString(a.MetricName), dims}
 	}
 	return out
 }
@@ -204,8 +206,8 @@ func TestMetricAlarms(t *testing.T) {
 		t.Run(id, func(t *testing.T) {
 			checkRunMetric(t, m)
 			a, _ := s.GetCloudWatchAlarmWithName(id)
-			if !strings.HasPrefix(deref(a.AlarmName), testStack+"-") {
-				t.Errorf("AlarmName %q, want it to start with the stack's name", deref(a.AlarmName))
+			if !strings.HasPrefix(aws.ToString(a.AlarmName), testStack+"-") {
+				t.Errorf("AlarmName %q, want it to start with the stack's name", aws.ToString(a.AlarmName))
 			}
 			if !slices.Equal(a.AlarmActions, []string{"${AlarmTopic}"}) || !slices.Equal(a.OKActions, []string{"${AlarmTopic}"}) {
 				t.Errorf("actions %v / %v, want the alarm topic", a.AlarmActions, a.OKActions)
@@ -215,10 +217,10 @@ func TestMetricAlarms(t *testing.T) {
 			if a.Threshold != nil {
 				threshold = *a.Threshold
 			}
-			if m.name != w.metric || deref(a.Statistic) != w.stat || a.ComparisonOperator != w.op ||
-				deref(a.TreatMissingData) != w.missing || threshold != w.threshold {
-				t.Errorf("%s %s %s %v, missing data %s; want %s %s %s %v, %s", m.name, deref(a.Statistic), a.ComparisonOperator,
-					threshold, deref(a.TreatMissingData), w.metric, w.stat, w.op, w.threshold, w.missing)
+			if m.name != w.metric || aws.ToString(a.Statistic) != w.stat || a.ComparisonOperator != w.op ||
+				aws.ToString(a.TreatMissingData) != w.missing || threshold != w.threshold {
+				t.Errorf("%s %s %s %v, missing data %s; want %s %s %s %v, %s", m.name, aws.ToString(a.Statistic), a.ComparisonOperator,
+					threshold, aws.ToString(a.TreatMissingData), w.metric, w.stat, w.op, w.threshold, w.missing)
 			}
 			if m.dims[handler.DimensionTrigger] != handler.TriggerSchedule {
 				t.Errorf("Trigger %q, want schedule: a run by a CloudTrail record polls one session", m.dims[handler.DimensionTrigger])
@@ -261,9 +263,9 @@ func TestAlarmPeriodsFollowSchedule(t *testing.T) {
 				if evals == 0 {
 					evals = 3
 				}
-				if derefInt(a.Period) != c.period || a.EvaluationPeriods != evals || derefInt(a.DatapointsToAlarm) != evals {
-					t.Errorf("%s: Period %d, %d of %d periods; want Period %d, %d of %d", id, derefInt(a.Period),
-						derefInt(a.DatapointsToAlarm), a.EvaluationPeriods, c.period, evals, evals)
+				if aws.ToInt(a.Period) != c.period || a.EvaluationPeriods != evals || aws.ToInt(a.DatapointsToAlarm) != evals {
+					t.Errorf("%s: Period %d, %d of %d periods; want Period %d, %d of %d", id, aws.ToInt(a.Period),
+						aws.ToInt(a.DatapointsToAlarm), a.EvaluationPeriods, c.period, evals, evals)
 				}
 			}
 			body, _ := dashboard(t, s) // the dashboard's period follows too

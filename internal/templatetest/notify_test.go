@@ -474,8 +474,8 @@ func TestSessionEmailTopic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sub.Protocol != "email" || deref(sub.Endpoint) != "data-team@example.com" || sub.TopicArn != "${SessionEmailTopic}" {
-		t.Errorf("subscription %s %s to %s", sub.Protocol, deref(sub.Endpoint), sub.TopicArn)
+	if sub.Protocol != "email" || aws.ToString(sub.Endpoint) != "data-team@example.com" || sub.TopicArn != "${SessionEmailTopic}" {
+		t.Errorf("subscription %s %s to %s", sub.Protocol, aws.ToString(sub.Endpoint), sub.TopicArn)
 	}
 	for _, params := range []map[string]any{
 		{"EnableSampleRules": "true"},

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"sessionwatch/schema"
 )
 
@@ -36,11 +38,11 @@ func TestEventSchemas(t *testing.T) {
 	if len(registries) != 1 || !ok {
 		t.Fatalf("registries %v, want EventSchemaRegistry alone", slices.Sorted(maps.Keys(registries)))
 	}
-	if got, want := deref(reg.RegistryName), testStack+"-events"; got != want {
+	if got, want := aws.ToString(reg.RegistryName), testStack+"-events"; got != want {
 		t.Errorf("RegistryName %q, want %q (derived from the stack name)", got, want)
 	}
-	if out, ok := s.Outputs["SchemaRegistryName"]; !ok || out.Value != deref(reg.RegistryName) {
-		t.Errorf("SchemaRegistryName output %v, want the registry's name %q", out.Value, deref(reg.RegistryName))
+	if out, ok := s.Outputs["SchemaRegistryName"]; !ok || out.Value != aws.ToString(reg.RegistryName) {
+		t.Errorf("SchemaRegistryName output %v, want the registry's name %q", out.Value, aws.ToString(reg.RegistryName))
 	}
 
 	schemas := s.GetAllEventSchemasSchemaResources()
@@ -53,10 +55,10 @@ func TestEventSchemas(t *testing.T) {
 			if !ok {
 				t.Fatalf("template.yaml has no %s for schema/%s: run make schemas", id, f.Name)
 			}
-			if res.Type != "JSONSchemaDraft4" || deref(res.SchemaName) != f.Title || res.RegistryName != "${EventSchemaRegistry.RegistryName}" {
-				t.Errorf("Type %q, SchemaName %q, RegistryName %q; want JSONSchemaDraft4, %s, the registry's", res.Type, deref(res.SchemaName), res.RegistryName, f.Title)
+			if res.Type != "JSONSchemaDraft4" || aws.ToString(res.SchemaName) != f.Title || res.RegistryName != "${EventSchemaRegistry.RegistryName}" {
+				t.Errorf("Type %q, SchemaName %q, RegistryName %q; want JSONSchemaDraft4, %s, the registry's", res.Type, aws.ToString(res.SchemaName), res.RegistryName, f.Title)
 			}
-			if n := len(deref(res.Description)); n > 256 {
+			if n := len(aws.ToString(res.Description)); n > 256 {
 				t.Errorf("Description of %d characters, over CreateSchema's 256", n)
 			}
 			file, err := schema.Content(f.DetailType)

@@ -3,6 +3,7 @@ package templatetest
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"maps"
 	"os"
 	"regexp"
@@ -56,13 +57,13 @@ func TestFunctionBuild(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"Runtime", deref(fn.Runtime), "provided.al2023"},
+		{"Runtime", aws.ToString(fn.Runtime), "provided.al2023"},
 		{"Architectures", fmt.Sprint(fn.Architectures), "[arm64]"},
-		{"Handler", deref(fn.Handler), "bootstrap"},
-		{"CodeUri", fn.CodeUri != nil && deref(fn.CodeUri.String) == ".", true},
+		{"Handler", aws.ToString(fn.Handler), "bootstrap"},
+		{"CodeUri", fn.CodeUri != nil && aws.ToString(fn.CodeUri.String) == ".", true},
 		{"Metadata.BuildMethod", fn.AWSCloudFormationMetadata["BuildMethod"], "makefile"},
-		{"MemorySize", derefInt(fn.MemorySize), 128},
-		{"ReservedConcurrentExecutions", derefInt(fn.ReservedConcurrentExecutions), 1},
+		{"MemorySize", aws.ToInt(fn.MemorySize), 128},
+		{"ReservedConcurrentExecutions", aws.ToInt(fn.ReservedConcurrentExecutions), 1},
 		{"LoggingConfig.LogFormat", s.LoggingConfig["LogFormat"], "JSON"},
 		{"LoggingConfig.LogGroup", s.LoggingConfig["LogGroup"], "${FunctionLogGroup}"},
 	}
@@ -482,12 +483,12 @@ func TestTable(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"BillingMode", deref(tbl.BillingMode), "PAY_PER_REQUEST"},
+		{"BillingMode", aws.ToString(tbl.BillingMode), "PAY_PER_REQUEST"},
 		{"TTL", tbl.TimeToLiveSpecification != nil && tbl.TimeToLiveSpecification.Enabled &&
-			deref(tbl.TimeToLiveSpecification.AttributeName) == "ExpiresAt", true},
+			aws.ToString(tbl.TimeToLiveSpecification.AttributeName) == "ExpiresAt", true},
 		{"SSE", tbl.SSESpecification != nil && tbl.SSESpecification.SSEEnabled, true},
 		{"PITR", tbl.PointInTimeRecoverySpecification != nil &&
-			derefBool(tbl.PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled), true},
+			aws.ToBool(tbl.PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled), true},
 		{"DeletionPolicy", tbl.AWSCloudFormationDeletionPolicy, policies.DeletionPolicy("Retain")},
 		{"UpdateReplacePolicy", tbl.AWSCloudFormationUpdateReplacePolicy, policies.UpdateReplacePolicy("Retain")},
 		{"no local indexes", len(tbl.LocalSecondaryIndexes), 0},
@@ -539,9 +540,9 @@ func TestTable(t *testing.T) {
 			for _, k := range w.KeySchema {
 				wk = append(wk, *k.AttributeName+" "+string(k.KeyType))
 			}
-			if g.IndexName != *w.IndexName || keys(gk) != keys(wk) || deref(g.Projection.ProjectionType) != string(w.Projection.ProjectionType) ||
+			if g.IndexName != *w.IndexName || keys(gk) != keys(wk) || aws.ToString(g.Projection.ProjectionType) != string(w.Projection.ProjectionType) ||
 				!slices.Equal(g.Projection.NonKeyAttributes, w.Projection.NonKeyAttributes) {
-				t.Errorf("index %d: got %s %v %s %v, want %s %v %s %v", i, g.IndexName, gk, deref(g.Projection.ProjectionType), g.Projection.NonKeyAttributes,
+				t.Errorf("index %d: got %s %v %s %v, want %s %v %s %v", i, g.IndexName, gk, aws.ToString(g.Projection.ProjectionType), g.Projection.NonKeyAttributes,
 					*w.IndexName, wk, w.Projection.ProjectionType, w.Projection.NonKeyAttributes)
 			}
 		}
@@ -603,7 +604,7 @@ func TestEventBus(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got := deref(rule.EventBusName); got != c.bus {
+				if got := aws.ToString(rule.EventBusName); got != c.bus {
 					t.Errorf("%s is on bus %q, want the bus sessionwatch publishes to, %q", id, got, c.bus)
 				}
 			}
@@ -668,11 +669,11 @@ func TestFailureHandling(t *testing.T) {
 		if c == nil || c.DestinationConfig == nil || c.DestinationConfig.OnFailure == nil {
 			t.Fatal("no EventInvokeConfig with an OnFailure destination")
 		}
-		if got := derefInt(c.MaximumRetryAttempts); got != 1 {
+		if got := aws.ToInt(c.MaximumRetryAttempts); got != 1 {
 			t.Errorf("MaximumRetryAttempts = %d, want 1", got)
 		}
-		if got := c.DestinationConfig.OnFailure; deref(got.Type) != "SQS" || got.Destination != "${DeadLetterQueue.Arn}" {
-			t.Errorf("OnFailure = %s %s, want SQS ${DeadLetterQueue.Arn}", deref(got.Type), got.Destination)
+		if got := c.DestinationConfig.OnFailure; aws.ToString(got.Type) != "SQS" || got.Destination != "${DeadLetterQueue.Arn}" {
+			t.Errorf("OnFailure = %s %s, want SQS ${DeadLetterQueue.Arn}", aws.ToString(got.Type), got.Destination)
 		}
 	})
 
@@ -681,7 +682,7 @@ func TestFailureHandling(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !derefBool(q.SqsManagedSseEnabled) && q.KmsMasterKeyId == nil {
+		if !aws.ToBool(q.SqsManagedSseEnabled) && q.KmsMasterKeyId == nil {
 			t.Error("the dead-letter queue is not encrypted")
 		}
 	})
@@ -698,8 +699,8 @@ func TestFailureHandling(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if deref(al.Namespace) != a.namespace || deref(al.MetricName) != a.metric {
-				t.Errorf("metric %s/%s, want %s/%s", deref(al.Namespace), deref(al.MetricName), a.namespace, a.metric)
+			if aws.ToString(al.Namespace) != a.namespace || aws.ToString(al.MetricName) != a.metric {
+				t.Errorf("metric %s/%s, want %s/%s", aws.ToString(al.Namespace), aws.ToString(al.MetricName), a.namespace, a.metric)
 			}
 			if len(al.Dimensions) != 1 || al.Dimensions[0].Name != a.dimension || al.Dimensions[0].Value != a.value {
 				t.Errorf("dimensions %v, want %s=%s", al.Dimensions, a.dimension, a.value)
@@ -718,8 +719,8 @@ func TestFailureHandling(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if sub.Protocol != "email" || deref(sub.Endpoint) != "ops@example.com" || sub.TopicArn != "${AlarmTopic}" {
-			t.Errorf("subscription %s %s to %s", sub.Protocol, deref(sub.Endpoint), sub.TopicArn)
+		if sub.Protocol != "email" || aws.ToString(sub.Endpoint) != "ops@example.com" || sub.TopicArn != "${AlarmTopic}" {
+			t.Errorf("subscription %s %s to %s", sub.Protocol, aws.ToString(sub.Endpoint), sub.TopicArn)
 		}
 		if _, err := deploy(t, nil).GetSNSSubscriptionWithName("AlarmEmailSubscription"); err == nil {
 			t.Error("an empty AlarmEmail still subscribes")
@@ -804,7 +805,7 @@ func TestSampleRules(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := deref(lg.LogGroupName), "/aws/events/"+testStack+"-sessionwatch-audit"; got != want {
+		if got, want := aws.ToString(lg.LogGroupName), "/aws/events/"+testStack+"-sessionwatch-audit"; got != want {
 			t.Errorf("LogGroupName = %q, want %q", got, want)
 		}
 		rp, err := s.GetLogsResourcePolicyWithName("AuditLogResourcePolicy")
@@ -851,19 +852,3 @@ func TestParametersAndOutputs(t *testing.T) {
 		})
 	}
 }
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-func derefInt(n *int) int {
-	if n == nil {
-		return 0
-	}
-	return *n
-}
-
-func derefBool(b *bool) bool { return b != nil && *b }
