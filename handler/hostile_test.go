@@ -588,6 +588,40 @@ func TestHostileMalformedArguments(t *testing.T) {
 	}
 }
 
+// TestHostileMalformedArgumentsCloudTrail: the same malformed answer, a
+// DefaultArguments string holding a secret, to the GetSession of a
+// CreateSession record's run. That run fails (only the record names the
+// creator, so Lambda must deliver it again), and its error is what Lambda
+// reports and logs: it must name the operation and say the answer was
+// malformed, and neither it, the response nor the log may hold what the
+// SDK quoted.
+func TestHostileMalformedArgumentsCloudTrail(t *testing.T) {
+	const planted = "SWPLANTEDSECRET-db-password-0452"
+	tb := newTestbed(t, glueEmulator())
+	tb.emu.Put(emuBare(sampleID, "PROVISIONING"))
+	tb.emu.Inject(glueemu.Fault{SessionID: sampleID, Raw: `{"Session": {"Id": "` + sampleID + `", "Status": "PROVISIONING", "DefaultArguments": "--db-password=` + planted + `"}}`})
+
+	out, err := tb.h.Invoke(lambdaCtx(), []byte(record(t, "cloudtrail-create-session", nil)))
+	if err == nil {
+		t.Fatalf("invoke: %s, want the record's run to fail (its session could not be read)", out)
+	}
+	for _, w := range []string{sampleID, "GetSession", "malformed answer", "request id glueemu-"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("run error %q: want it to name %q", err, w)
+		}
+	}
+	for what, text := range map[string]string{"the run's error": err.Error(), "the response": string(out), "the log": tb.logs.String()} {
+		for _, leak := range []string{planted, "--db-password", "expected '{'"} {
+			if strings.Contains(text, leak) {
+				t.Errorf("%s holds %q: %.600s", what, leak, text)
+			}
+		}
+	}
+	if logs := tb.logs.String(); !strings.Contains(logs, "run failed") || !strings.Contains(logs, `"sessionId":"`+sampleID+`"`) {
+		t.Errorf("log: want the session's failure and the failed run: %.600s", logs)
+	}
+}
+
 // maxLambdaResponse is Lambda's limit on a synchronous invocation's
 // response, 6 MB (counted here as 6,000,000 bytes, the smaller reading).
 const maxLambdaResponse = 6_000_000
