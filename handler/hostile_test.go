@@ -588,6 +588,40 @@ func TestHostileMalformedArguments(t *testing.T) {
 	}
 }
 
+// TestHostileMalformedArgumentsCloudTrail: the same malformed answer, a
+// DefaultArguments string holding a secret, to the GetSession of a
+// CreateSession record's run. That run fails (only the record names the
+// creator, so Lambda must deliver it again), and its error is what Lambda
+// reports and logs: it must name the operation and say the answer was
+// malformed, and neither it, the response nor the log may hold what the
+// SDK quoted.
+func TestHostileMalformedArgumentsCloudTrail(t *testing.T) {
+	const planted = "SWPLANTEDSECRET-db-password-0452"
+	tb := newTestbed(t, glueEmulator())
+	tb.emu.Put(emuBare(sampleID, "PROVISIONING"))
+	tb.emu.Inject(glueemu.Fault{SessionID: sampleID, Raw: `{"Session": {"Id": "` + sampleID + `", "Status": "PROVISIONING", "DefaultArguments": "--db-password=` + planted + `"}}`})
+
+	out, err := tb.h.Invoke(lambdaCtx(), []byte(record(t, "cloudtrail-create-session", nil)))
+	if err == nil {
+		t.Fatalf("invoke: %s, want the record's run to fail (its session could not be read)", out)
+	}
+	for _, w := range []string{sampleID, "GetSession", "malformed answer", "request id glueemu-"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("run error %q: want it to name %q", err, w)
+		}
+	}
+	for what, text := range map[string]string{"the run's error": err.Error(), "the response": string(out), "the log": tb.logs.String()} {
+		for _, leak := range []string{planted, "--db-password", "expected '{'"} {
+			if strings.Contains(text, leak) {
+				t.Errorf("%s holds %q: %.600s", what, leak, text)
+			}
+		}
+	}
+	if logs := tb.logs.String(); !strings.Contains(logs, "run failed") || !strings.Contains(logs, `"sessionId":"`+sampleID+`"`) {
+		t.Errorf("log: want the session's failure and the failed run: %.600s", logs)
+	}
+}
+
 // maxLambdaResponse is Lambda's limit on a synchronous invocation's
 // response, 6 MB (counted here as 6,000,000 bytes, the smaller reading).
 const maxLambdaResponse = 6_000_000
@@ -603,7 +637,8 @@ func longIDs(n int) []string {
 
 // TestHostileResponseSize: runs whose lists would make the response
 // bigger than Lambda's 6 MB (100,000 ids of 255 characters not found,
-// skipped at the deadline, failing; a dry run over events of 200 KB): what
+// skipped at the deadline, failing; 30,000 whose idle check is denied; a
+// dry run over events of 200 KB): what
 // Invoke returns is valid JSON under 6 MB, each cut list is the head of
 // the full one, and its full length is beside it as <list>Total; a list
 // that was not cut has no Total.
@@ -618,7 +653,7 @@ func TestHostileResponseSize(t *testing.T) {
 		if err := json.Unmarshal(out, &fields); err != nil {
 			t.Fatal(err)
 		}
-		for _, list := range []string{"notFound", "skipped", "errors", "events"} {
+		for _, list := range []string{"notFound", "skipped", "errors", "idleUnchecked", "events"} {
 			total, wantCut := cut[list]
 			var items []json.RawMessage
 			_ = json.Unmarshal(fields[list], &items)
@@ -677,6 +712,39 @@ func TestHostileResponseSize(t *testing.T) {
 		fields := check(t, out, map[string]int{"notFound": len(ids) / 2, "errors": len(ids) / 2})
 		if len(fields["notFound"]) < maxLambdaResponse/4 || len(fields["errors"]) < maxLambdaResponse/4 {
 			t.Errorf("notFound %d bytes, errors %d bytes: want the room shared between them", len(fields["notFound"]), len(fields["errors"]))
+		}
+	})
+	t.Run("30,000 READY sessions whose idle check is denied", func(t *testing.T) {
+		// 30,000 ids of 255 characters are 7.7 MB in idleUnchecked alone:
+		// over the limit unless that list is cut. A dry run, so that the
+		// 30,000 first sightings are listed (and cut) rather than sent.
+		many := ids[:30_000]
+		tb := newTestbed(t, env("SESSION_IDS", strings.Join(many, ",")), env("IDLE_MINUTES", "30"))
+		for _, id := range many {
+			tb.glue.put(bare(id, "READY"), nil)
+		}
+		tb.glue.statementsErr = func(string, int) error {
+			return &gluetypes.AccessDeniedException{Message: aws.String("not authorized by the project's tags")}
+		}
+		out, err := tb.h.Invoke(lambdaCtx(), []byte(`{"dryRun": true}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields := check(t, out, map[string]int{"idleUnchecked": len(many), "events": len(many)})
+		var kept []string
+		if err := json.Unmarshal(fields["idleUnchecked"], &kept); err != nil {
+			t.Fatal(err)
+		}
+		if len(kept) < len(many)/10 || len(slices.Compact(slices.Sorted(slices.Values(kept)))) != len(kept) {
+			t.Errorf("idleUnchecked keeps %d ids (distinct: %d); want a share of the room, each id once", len(kept), len(slices.Compact(slices.Sorted(slices.Values(kept)))))
+		}
+		for _, id := range kept {
+			if _, found := slices.BinarySearch(many, id); !found {
+				t.Fatalf("idleUnchecked holds %.20q…, not one of the sessions", id)
+			}
+		}
+		if !bytes.Contains(out, []byte(`"errors":[]`)) {
+			t.Errorf("errors not empty: a denied idle check is counted apart from errors")
 		}
 	})
 	t.Run("dry run over 40 events of 200 KB", func(t *testing.T) {

@@ -127,10 +127,10 @@ func (h *Handler) summary(ctx context.Context, req Request, res *Result, start t
 }
 
 // marshalWithin renders r as JSON in fewer than limit bytes. When it would
-// not fit, its lists (notFound, skipped, errors, events) are cut to their
-// heads, sharing the room fairly (every list bigger than a common share of
-// bytes is cut to it), and each cut list's full length is set beside it as
-// <list>Total. r itself is left as it was.
+// not fit, its lists (notFound, skipped, errors, idleUnchecked, events)
+// are cut to their heads, sharing the room fairly (every list bigger than
+// a common share of bytes is cut to it), and each cut list's full length
+// is set beside it as <list>Total. r itself is left as it was.
 func (r *Result) marshalWithin(limit int) ([]byte, error) {
 	out, err := json.Marshal(r)
 	if err != nil || len(out) < limit {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"hash/crc32"
 	"io"
 	"maps"
 	"net/http"
@@ -14,8 +13,8 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"sessionwatch/internal/awstest"
 	"sessionwatch/internal/glueemu"
 	"sessionwatch/internal/schematest"
+	"sessionwatch/state"
 )
 
 func runCLI(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, code int) {
@@ -255,17 +255,24 @@ func TestCLIIDLists(t *testing.T) {
 	} {
 		t.Setenv(k, v)
 	}
-	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", strictSets(t, endpoint))
+	writes := recordIDWrites(t, endpoint)
+	t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", writes.URL)
 	env := map[string]string{"SNAPSHOT_TABLE": table, "EVENT_BUS_NAME": bus.Name}
 
 	if out, errOut, code := runCLI(t, env, "track", "s-1", "s-1", " s-2 ", "s-2,s-1,"); code != 0 || !strings.Contains(out, "tracked 2 session(s)") {
 		t.Fatalf("track with repeated and spaced ids: exit %d, %q %q; want 2 tracked", code, out, errOut)
+	}
+	if got := writes.take(); !slices.Equal(got, []string{"s-1", "s-2"}) {
+		t.Errorf("track wrote the ids %q; want s-1 and s-2 once each, no space", got)
 	}
 	if out, errOut, code := runCLI(t, env, "list"); code != 0 || strings.Count(out, "s-1") != 1 || strings.Count(out, "s-2") != 1 || strings.Contains(out, " s-2") {
 		t.Errorf("list: exit %d, %q %q; want s-1 and s-2 once each, no space", code, out, errOut)
 	}
 	if out, errOut, code := runCLI(t, env, "untrack", "s-2", "s-2 "); code != 0 || !strings.Contains(out, "untracked 1 session(s)") {
 		t.Errorf("untrack with a repeated id: exit %d, %q %q; want 1 untracked", code, out, errOut)
+	}
+	if got := writes.take(); !slices.Equal(got, []string{"s-2"}) {
+		t.Errorf("untrack wrote the ids %q; want s-2 once, no space", got)
 	}
 	out, errOut, code := runCLI(t, env, "poll", "--dry-run", "--session-ids", "s-3, s-4 ,, s-3")
 	var res struct {
@@ -290,59 +297,54 @@ func TestCLIIDLists(t *testing.T) {
 	}
 }
 
-// strictSets is a proxy to the moto at endpoint that refuses, as DynamoDB
-// does and moto does not, a request holding a string set with a value
-// twice: ValidationException, "Input collection [...] contains
-// duplicates".
-func strictSets(t *testing.T, endpoint string) string {
+// idWrites is a proxy to moto that records the session id each
+// UpdateItem names: Track and Untrack write one UpdateItem per id, so a
+// repeated id would be written twice and a spaced one with its space.
+type idWrites struct {
+	URL string
+
+	mu  sync.Mutex
+	ids []string
+}
+
+// recordIDWrites starts an idWrites in front of the moto at endpoint.
+func recordIDWrites(t *testing.T, endpoint string) *idWrites {
 	t.Helper()
 	u, err := url.Parse(endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
 	proxy := httputil.NewSingleHostReverseProxy(u)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w := &idWrites{}
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		var sets []string
-		collectSets(json.RawMessage(body), &sets)
-		for _, set := range sets {
-			var values []string
-			_ = json.Unmarshal([]byte(set), &values)
-			if len(slices.Compact(slices.Sorted(slices.Values(values)))) != len(values) {
-				out, _ := json.Marshal(map[string]string{
-					"__type":  "com.amazon.coral.validate#ValidationException",
-					"message": "One or more parameter values were invalid: Input collection " + set + " contains duplicates.",
-				})
-				w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-				w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(out)), 10))
-				w.WriteHeader(http.StatusBadRequest)
-				w.Write(out)
-				return
+		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".UpdateItem") {
+			var in struct {
+				Key map[string]struct{ S *string }
 			}
+			id := "<unreadable UpdateItem>"
+			if json.Unmarshal(body, &in) == nil && in.Key[state.KeyAttribute].S != nil {
+				id = *in.Key[state.KeyAttribute].S
+			}
+			w.mu.Lock()
+			w.ids = append(w.ids, id)
+			w.mu.Unlock()
 		}
-		proxy.ServeHTTP(w, r)
+		proxy.ServeHTTP(rw, r)
 	}))
 	t.Cleanup(srv.Close)
-	return srv.URL
+	w.URL = srv.URL
+	return w
 }
 
-// collectSets appends the value of every "SS" in a JSON document.
-func collectSets(raw json.RawMessage, into *[]string) {
-	var obj map[string]json.RawMessage
-	var list []json.RawMessage
-	switch {
-	case json.Unmarshal(raw, &obj) == nil:
-		for k, v := range obj {
-			if k == "SS" {
-				*into = append(*into, string(v))
-			} else {
-				collectSets(v, into)
-			}
-		}
-	case json.Unmarshal(raw, &list) == nil:
-		for _, v := range list {
-			collectSets(v, into)
-		}
-	}
+// take returns the ids written since the last take, sorted, and forgets
+// them.
+func (w *idWrites) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ids := w.ids
+	w.ids = nil
+	slices.Sort(ids)
+	return ids
 }
