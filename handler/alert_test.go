@@ -174,7 +174,7 @@ func TestTransitionAlertMessage(t *testing.T) {
 	if len(events) != 2 {
 		t.Fatalf("got %d events, want a first sighting and an alert", len(events))
 	}
-	if got, want := events[1].Detail.Message, "Session etl-dev has been READY for 8.0 hours (threshold 8); estimated cost so far $17.60"; got != want {
+	if got, want := events[1].Detail.Message, "Session etl-dev has been READY for 8 hours (threshold 8); estimated cost so far $17.60"; got != want {
 		t.Errorf("message %q, want %q", got, want)
 	}
 }
