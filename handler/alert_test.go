@@ -54,10 +54,12 @@ func TestTransitionAlerts(t *testing.T) {
 		rules    *handler.Rules
 		want     []string // "ALERT threshold" of each alert event, in order
 		fired    []string // the snapshot's Fired after it (nil: unchanged, no write)
+		usd      float64  // when set, the estimatedUsd of Glue's answer the row stands on
 	}
 	noCost := func(s *gluetypes.Session) *gluetypes.Session { s.MaxCapacity = nil; return s }
 	rows := []row{
-		{name: "STUCK just below", prev: seen("PROVISIONING", 15*time.Minute), answer: noCost(glue("PROVISIONING", 15*time.Minute))},
+		{name: "STUCK just below", prev: seen("PROVISIONING", 15*time.Minute-time.Second), answer: noCost(glue("PROVISIONING", 15*time.Minute-time.Second))},
+		{name: "STUCK at (not more than 15 minutes)", prev: seen("PROVISIONING", 15*time.Minute), answer: noCost(glue("PROVISIONING", 15*time.Minute))},
 		{name: "STUCK just above", prev: seen("PROVISIONING", 15*time.Minute+time.Second), answer: noCost(glue("PROVISIONING", 16*time.Minute)),
 			want: []string{"STUCK 15m"}, fired: []string{"STUCK:PROVISIONING"}},
 		{name: "STUCK once", prev: seen("PROVISIONING", time.Hour, "STUCK:PROVISIONING"), answer: noCost(glue("PROVISIONING", time.Hour))},
@@ -68,16 +70,18 @@ func TestTransitionAlerts(t *testing.T) {
 		{name: "first seen PROVISIONING: STUCK counts from CreatedOn", answer: noCost(glue("PROVISIONING", 20*time.Minute)),
 			want: []string{"STUCK 15m"}, fired: []string{"STUCK:PROVISIONING"}},
 		{name: "STUCK off", prev: seen("PROVISIONING", time.Hour), answer: noCost(glue("PROVISIONING", time.Hour)), rules: &handler.Rules{RetentionDays: 30}},
-		{name: "RUNNING_LONG just below", prev: seen("READY", time.Hour), answer: noCost(glue("READY", 8*time.Hour))},
+		{name: "RUNNING_LONG just below", prev: seen("READY", time.Hour), answer: noCost(glue("READY", 8*time.Hour-time.Second))},
+		{name: "RUNNING_LONG at (not more than 8 hours)", prev: seen("READY", time.Hour), answer: noCost(glue("READY", 8*time.Hour))},
 		{name: "RUNNING_LONG just above", prev: seen("READY", time.Hour), answer: noCost(glue("READY", 8*time.Hour+time.Second)),
 			want: []string{"RUNNING_LONG 8h"}, fired: []string{"RUNNING_LONG:8"}},
 		{name: "RUNNING_LONG, both thresholds at once, ascending", prev: seen("READY", time.Hour), answer: noCost(glue("READY", 25*time.Hour)),
 			want: []string{"RUNNING_LONG 8h", "RUNNING_LONG 24h"}, fired: []string{"RUNNING_LONG:8", "RUNNING_LONG:24"}},
 		{name: "RUNNING_LONG, the next threshold only", prev: seen("READY", time.Hour, "RUNNING_LONG:8"), answer: noCost(glue("READY", 25*time.Hour)),
 			want: []string{"RUNNING_LONG 24h"}, fired: []string{"RUNNING_LONG:8", "RUNNING_LONG:24"}},
-		{name: "IDLE just below", prev: seen("READY", time.Hour), answer: noCost(glue("READY", time.Hour)), activity: idle(30 * time.Minute)},
-		{name: "IDLE just above", prev: seen("READY", time.Hour), answer: noCost(glue("READY", time.Hour)), activity: idle(31 * time.Minute),
-			want: []string{"IDLE 30m"}, fired: []string{"IDLE:" + ago(31*time.Minute).Format(time.RFC3339)}},
+		{name: "IDLE just below", prev: seen("READY", time.Hour), answer: noCost(glue("READY", time.Hour)), activity: idle(30*time.Minute - time.Second)},
+		{name: "IDLE at (not more than 30 minutes)", prev: seen("READY", time.Hour), answer: noCost(glue("READY", time.Hour)), activity: idle(30 * time.Minute)},
+		{name: "IDLE just above", prev: seen("READY", time.Hour), answer: noCost(glue("READY", time.Hour)), activity: idle(30*time.Minute + time.Second),
+			want: []string{"IDLE 30m"}, fired: []string{"IDLE:" + ago(30*time.Minute+time.Second).Format(time.RFC3339)}},
 		{name: "IDLE with no statement counts from CreatedOn", prev: seen("READY", time.Hour), answer: noCost(glue("READY", time.Hour)),
 			activity: &handler.Activity{}, want: []string{"IDLE 30m"}, fired: []string{"IDLE:" + ago(time.Hour).Format(time.RFC3339)}},
 		{name: "IDLE once per spell", prev: seen("READY", time.Hour, "IDLE:"+ago(40*time.Minute).Format(time.RFC3339)),
@@ -88,8 +92,9 @@ func TestTransitionAlerts(t *testing.T) {
 		{name: "busy is not idle", prev: seen("READY", time.Hour), answer: noCost(glue("READY", time.Hour)),
 			activity: &handler.Activity{Busy: true, LastCompleted: ago(time.Hour)}},
 		{name: "IDLE not checked: no alert", prev: seen("READY", time.Hour), answer: noCost(glue("READY", time.Hour))},
-		{name: "COST just below ($10.00)", prev: seen("READY", time.Hour), answer: glue("READY", 4*time.Hour+32*time.Minute+43*time.Second)},
-		{name: "COST just above", prev: seen("READY", time.Hour), answer: glue("READY", 4*time.Hour+33*time.Minute),
+		{name: "COST just below ($9.99)", prev: seen("READY", time.Hour), answer: glue("READY", 4*time.Hour+32*time.Minute+27*time.Second), usd: 9.99},
+		{name: "COST at ($10.00 to the cent: not more than $10)", prev: seen("READY", time.Hour), answer: glue("READY", 4*time.Hour+32*time.Minute+43*time.Second), usd: 10},
+		{name: "COST just above ($10.01)", prev: seen("READY", time.Hour), answer: glue("READY", 4*time.Hour+33*time.Minute), usd: 10.01,
 			want: []string{"COST $10"}, fired: []string{"COST:10"}},
 		{name: "first seen long after its creation: every threshold, ascending", answer: glue("READY", 25*time.Hour), activity: idle(2 * time.Hour),
 			want:  []string{"RUNNING_LONG 8h", "RUNNING_LONG 24h", "IDLE 30m", "COST $10", "COST $50"},
@@ -117,6 +122,11 @@ func TestTransitionAlerts(t *testing.T) {
 			}
 			if r.name == "a re-created session starts its alerts afresh" {
 				rules.CostUSD = nil
+			}
+			if r.usd != 0 {
+				if c := handler.CostOf(r.answer, at, rules.DPUHourUSD); c == nil || c.EstimatedUSD != r.usd {
+					t.Fatalf("the row stands on a cost of $%g, Glue's answer costs %+v", r.usd, c)
+				}
 			}
 			obs := handler.Observation{SessionID: "s-1", Session: r.answer, At: at, Activity: r.activity}
 			next, events := handler.Transition(r.prev, obs, rules)
