@@ -1,6 +1,7 @@
 package handler_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"reflect"
@@ -55,6 +56,7 @@ func TestTransitionAlerts(t *testing.T) {
 		want     []string // "ALERT threshold" of each alert event, in order
 		fired    []string // the snapshot's Fired after it (nil: unchanged, no write)
 		usd      float64  // when set, the estimatedUsd of Glue's answer the row stands on
+		noCost   bool     // no event carries a cost block (capacity unknown)
 	}
 	noCost := func(s *gluetypes.Session) *gluetypes.Session { s.MaxCapacity = nil; return s }
 	rows := []row{
@@ -99,6 +101,21 @@ func TestTransitionAlerts(t *testing.T) {
 		{name: "first seen long after its creation: every threshold, ascending", answer: glue("READY", 25*time.Hour), activity: idle(2 * time.Hour),
 			want:  []string{"RUNNING_LONG 8h", "RUNNING_LONG 24h", "IDLE 30m", "COST $10", "COST $50"},
 			fired: []string{"RUNNING_LONG:8", "RUNNING_LONG:24", "IDLE:" + ago(2*time.Hour).Format(time.RFC3339), "COST:10", "COST:50"}},
+		{name: "unknown worker type: no cost block, no COST; the other alerts fire", answer: func() *gluetypes.Session {
+			s := noCost(glue("READY", 25*time.Hour))
+			s.WorkerType, s.NumberOfWorkers = "X.9X", aws.Int32(10) // 250 DPU-hours, had it been guessed at 1 DPU
+			return s
+		}(), activity: idle(2 * time.Hour), noCost: true,
+			want:  []string{"RUNNING_LONG 8h", "RUNNING_LONG 24h", "IDLE 30m"},
+			fired: []string{"RUNNING_LONG:8", "RUNNING_LONG:24", "IDLE:" + ago(2*time.Hour).Format(time.RFC3339)}},
+		{name: "neither MaxCapacity nor workers: no cost block, no COST; the other alerts fire", prev: seen("READY", time.Hour),
+			answer: func() *gluetypes.Session {
+				s := noCost(glue("READY", 30*time.Hour))
+				s.WorkerType = "G.2X" // a known type, but no NumberOfWorkers
+				return s
+			}(), activity: idle(time.Hour), noCost: true,
+			want:  []string{"RUNNING_LONG 8h", "RUNNING_LONG 24h", "IDLE 30m"},
+			fired: []string{"RUNNING_LONG:8", "RUNNING_LONG:24", "IDLE:" + ago(time.Hour).Format(time.RFC3339)}},
 		{name: "backfill: no alert", answer: func() *gluetypes.Session {
 			s := glue("STOPPED", 30*time.Hour)
 			s.CompletedOn, s.DPUSeconds = ago(time.Hour), aws.Float64(5*29*3600)
@@ -130,6 +147,9 @@ func TestTransitionAlerts(t *testing.T) {
 			}
 			obs := handler.Observation{SessionID: "s-1", Session: r.answer, At: at, Activity: r.activity}
 			next, events := handler.Transition(r.prev, obs, rules)
+			if r.noCost && len(events) == 0 {
+				t.Fatal("no event to look for a cost block in")
+			}
 			var got []string
 			ids := map[string]bool{}
 			for _, e := range events {
@@ -138,6 +158,16 @@ func TestTransitionAlerts(t *testing.T) {
 					t.Errorf("eventId %s twice", d.EventID)
 				}
 				ids[d.EventID] = true
+				if r.noCost {
+					raw, err := json.Marshal(d)
+					var fields map[string]any
+					if err == nil {
+						err = json.Unmarshal(raw, &fields)
+					}
+					if _, has := fields["cost"]; has || err != nil || d.Cost != nil {
+						t.Errorf("%s %s: a cost block %+v (%v), want none", e.DetailType, d.Alert, d.Cost, err)
+					}
+				}
 				if e.DetailType != handler.DetailTypeAlert {
 					continue
 				}
