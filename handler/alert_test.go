@@ -3,6 +3,7 @@ package handler_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -219,6 +220,13 @@ func TestTransitionAlertMessage(t *testing.T) {
 	}
 }
 
+// designWorkerDPU is DESIGN's table of the DPU of one worker of each
+// worker type (Events, cost).
+var designWorkerDPU = map[string]float64{
+	"G.025X": 0.25, "G.1X": 1, "G.2X": 2, "G.4X": 4, "G.8X": 8, "G.12X": 12, "G.16X": 16,
+	"Z.2X": 2, "R.1X": 1, "R.2X": 2, "R.4X": 4, "R.8X": 8,
+}
+
 // TestCostOf: the cost block, from Glue's capacity and DPU-seconds.
 func TestCostOf(t *testing.T) {
 	at := observedAt
@@ -230,19 +238,16 @@ func TestCostOf(t *testing.T) {
 		basis     string
 		noneAtAll bool
 	}
-	for _, tc := range []struct {
+	type row struct {
 		name string
 		s    gluetypes.Session
 		want want
-	}{
+	}
+	rows := []row{
 		{"MaxCapacity, unfinished: the estimate", gluetypes.Session{Status: "READY", MaxCapacity: aws.Float64(5), CreatedOn: hoursAgo(2)},
 			want{5, 10, 4.4, "estimate", false}},
 		{"workers × worker DPU", gluetypes.Session{Status: "READY", NumberOfWorkers: aws.Int32(10), WorkerType: "G.2X", CreatedOn: hoursAgo(1)},
 			want{20, 20, 8.8, "estimate", false}},
-		{"G.025X", gluetypes.Session{Status: "READY", NumberOfWorkers: aws.Int32(2), WorkerType: "G.025X", CreatedOn: hoursAgo(4)},
-			want{0.5, 2, 0.88, "estimate", false}},
-		{"new worker types: G.12X, G.16X, R.4X", gluetypes.Session{Status: "READY", NumberOfWorkers: aws.Int32(1), WorkerType: "G.16X", CreatedOn: hoursAgo(1)},
-			want{16, 16, 7.04, "estimate", false}},
 		{"unfinished: Glue's figure when larger", gluetypes.Session{Status: "READY", MaxCapacity: aws.Float64(5), CreatedOn: hoursAgo(1), DPUSeconds: aws.Float64(36000)},
 			want{5, 10, 4.4, "glue", false}},
 		{"finished: Glue's DPUSeconds", gluetypes.Session{Status: "STOPPED", MaxCapacity: aws.Float64(5), CreatedOn: hoursAgo(3), CompletedOn: hoursAgo(1), DPUSeconds: aws.Float64(4500)},
@@ -262,7 +267,18 @@ func TestCostOf(t *testing.T) {
 			want{5, 0, 0, "estimate", false}},
 		{"created in the year 1: a large, finite cost", gluetypes.Session{Status: "READY", MaxCapacity: aws.Float64(1), CreatedOn: aws.Time(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC))},
 			want{1, 2562047.788, 1127301.03, "estimate", false}},
-	} {
+	}
+	// One row per worker type of DESIGN's table (Events, cost), the new
+	// G.12X, G.16X and R.* included: 3 workers for 2 hours.
+	if !maps.Equal(handler.WorkerDPU, designWorkerDPU) {
+		t.Errorf("the handler's worker DPU %v, DESIGN's %v", handler.WorkerDPU, designWorkerDPU)
+	}
+	for _, wt := range slices.Sorted(maps.Keys(designWorkerDPU)) {
+		dpu := 3 * designWorkerDPU[wt]
+		rows = append(rows, row{"worker type " + wt, gluetypes.Session{Status: "READY", NumberOfWorkers: aws.Int32(3), WorkerType: gluetypes.WorkerType(wt), CreatedOn: hoursAgo(2)},
+			want{dpu, 2 * dpu, math.Round(2*dpu*0.44*100) / 100, "estimate", false}})
+	}
+	for _, tc := range rows {
 		t.Run(tc.name, func(t *testing.T) {
 			got := handler.CostOf(&tc.s, at, 0.44)
 			if tc.want.noneAtAll {
