@@ -5,15 +5,19 @@ package handler_test
 // once through an EventBridge rule, quiet runs after them, an outage.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
+	"github.com/aws/smithy-go"
 
 	"sessionwatch/handler"
 	"sessionwatch/internal/glueemu"
@@ -95,42 +99,137 @@ func itemsText(t *testing.T, tb *testbed) []string {
 	return out
 }
 
+// backends are the two ways a test of this file runs: in memory
+// (fakeGlue, fakeaws) and on the wire (the Glue emulator over HTTP, moto
+// through the fault proxy, whose rule delivers IDLE alerts to SQS).
+var backends = []struct {
+	name string
+	opts []option
+}{
+	{"fake", nil},
+	{"wire", []option{glueEmulator(), viaFaultProxy(), ruleMatching(idleRule)}},
+}
+
+// stage puts session id in the testbed's Glue, whichever it is: in
+// status, created then, and with one statement that completed at done
+// (Glue's milliseconds), or none when done is zero.
+func stage(tb *testbed, id, status string, created, done time.Time) {
+	if tb.emu != nil {
+		s := emuSession(id, status)
+		s.CreatedOn = &created
+		tb.emu.Put(s)
+		if !done.IsZero() {
+			tb.emu.SetStatements(id, glueemu.Statement{ID: 1, State: "AVAILABLE", StartedOn: done.Add(-time.Minute).UnixMilli(), CompletedOn: done.UnixMilli()})
+		}
+		return
+	}
+	s := bare(id, status)
+	s.CreatedOn = &created
+	tb.glue.put(s, nil)
+	if !done.IsZero() {
+		tb.glue.setStatements(id, gluetypes.Statement{Id: 1, State: gluetypes.StatementStateAvailable, StartedOn: done.Add(-time.Minute).UnixMilli(), CompletedOn: done.UnixMilli()})
+	}
+}
+
+// inOrder sorts events by session and sequence: the order of wantEvents,
+// whatever order the batches went in.
+func inOrder(evs []event) []event {
+	out := slices.Clone(evs)
+	slices.SortFunc(out, func(a, b event) int {
+		return cmp.Or(strings.Compare(a.detail.SessionID, b.detail.SessionID), cmp.Compare(a.detail.Sequence, b.detail.Sequence))
+	})
+	return out
+}
+
 // TestIdleCheckFailures: a ListStatements that fails fails only the idle
 // check: the session's other events go, and it is in errors when the
-// failure can pass (throttling, 5xx), or counted in idleUnchecked when
+// failure can pass (throttling, a 5xx), or counted in idleUnchecked when
 // Glue refuses it for good (access denied, as SageMaker Unified Studio's
-// tag-based access does), not in errors. A malformed answer quoting a
+// tag-based access does), not in errors, on every run it lasts. Once
+// ListStatements answers again, the idle session's IDLE alert fires, once.
+// In memory, and on the wire (the emulator answering ListStatements with
+// the error, through the SDK's retries). A malformed answer quoting a
 // statement's code is reported without it.
 func TestIdleCheckFailures(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		err       error
-		unchecked bool
-	}{
-		{"throttled", &gluetypes.InternalServiceException{Message: aws.String("Rate exceeded")}, false},
-		{"access denied", &gluetypes.AccessDeniedException{Message: aws.String("not authorized by the project's tags")}, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			tb := newTestbed(t, env("SESSION_IDS", "s-1,s-2"), env("IDLE_MINUTES", "30"))
-			tb.glue.put(bare("s-1", "READY"), nil)
-			tb.glue.put(bare("s-2", "READY"), nil)
-			tb.glue.statementsErr = func(id string, _ int) error {
-				if id == "s-1" {
-					return tc.err
+	for _, backend := range backends {
+		for _, tc := range []struct {
+			name      string
+			code      string // Glue's error code on the wire
+			err       error  // what fakeGlue answers
+			runs      int    // runs the failure lasts
+			unchecked bool   // counted in idleUnchecked, not in errors
+		}{
+			{"throttled", "ThrottlingException", &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"}, 1, false},
+			{"5xx", "InternalServiceException", &gluetypes.InternalServiceException{Message: aws.String("internal failure")}, 1, false},
+			{"access denied", "AccessDeniedException", &gluetypes.AccessDeniedException{Message: aws.String("not authorized by the project's tags")}, 2, true},
+		} {
+			t.Run(backend.name+"/"+tc.name, func(t *testing.T) {
+				tb := newTestbed(t, append(slices.Clone(backend.opts), env("SESSION_IDS", "s-1,s-2"), env("IDLE_MINUTES", "30"))...)
+				created, done := tb.now.Add(-2*time.Hour), tb.now.Add(-40*time.Minute)
+				stage(tb, "s-1", "READY", created, done)
+				stage(tb, "s-2", "READY", created, done)
+				if tb.emu != nil {
+					tb.emu.Inject(glueemu.Fault{Operation: "ListStatements", SessionID: "s-1", Code: tc.code, Message: "injected " + tc.code})
+				} else {
+					tb.glue.statementsErr = func(id string, _ int) error {
+						if id == "s-1" {
+							return tc.err
+						}
+						return nil
+					}
 				}
-				return nil
-			}
-			res := tb.poll(t, lambdaCtx(), handler.Request{})
-			wantEvents(t, tb.events(t), "s-1#1 Glue Session State Change null->READY", "s-2#1 Glue Session State Change null->READY")
-			inErrors := len(res.Errors) == 1 && res.Errors[0].SessionID == "s-1" && strings.Contains(res.Errors[0].Error, "idle check")
-			if tc.unchecked {
-				if len(res.Errors) != 0 || len(res.IdleUnchecked) != 1 || res.IdleUnchecked[0] != "s-1" {
-					t.Errorf("errors %+v, idleUnchecked %q; want s-1 counted apart, no error", res.Errors, res.IdleUnchecked)
+				for run := 1; run <= tc.runs; run++ {
+					res := tb.poll(t, lambdaCtx(), handler.Request{})
+					if run == 1 {
+						// s-1's state change goes; s-2, checked, alerts.
+						wantEvents(t, inOrder(tb.events(t)), "s-1#1 Glue Session State Change null->READY",
+							"s-2#1 Glue Session State Change null->READY", "s-2#2 Glue Session Alert null->READY")
+					} else if len(tb.events(t)) != 0 || tb.writes() != 0 {
+						t.Errorf("run %d, still failing: %d events, %d writes; want quiet", run, len(tb.events(t)), tb.writes())
+					}
+					inErrors := len(res.Errors) == 1 && res.Errors[0].SessionID == "s-1" && strings.Contains(res.Errors[0].Error, "idle check")
+					if tc.unchecked {
+						if len(res.Errors) != 0 || !slices.Equal(res.IdleUnchecked, []string{"s-1"}) {
+							t.Errorf("run %d: errors %+v, idleUnchecked %q; want s-1 counted apart, no error", run, res.Errors, res.IdleUnchecked)
+						}
+					} else if !inErrors || len(res.IdleUnchecked) != 0 {
+						t.Errorf("run %d: errors %+v, idleUnchecked %q; want s-1's idle check in errors", run, res.Errors, res.IdleUnchecked)
+					}
+					if tb.emu != nil && !tc.unchecked && tb.emu.Calls()["ListStatements"] < 3 {
+						t.Errorf("ListStatements called %d times, want s-1's retried by the SDK", tb.emu.Calls()["ListStatements"])
+					}
+					tb.reset()
+					tb.advance(5 * time.Minute)
 				}
-			} else if !inErrors || len(res.IdleUnchecked) != 0 {
-				t.Errorf("errors %+v, idleUnchecked %q; want s-1's idle check in errors", res.Errors, res.IdleUnchecked)
-			}
-		})
+
+				// ListStatements answers again: s-1's IDLE alert, once.
+				if tb.emu != nil {
+					tb.emu.ClearFaults()
+				} else {
+					tb.glue.statementsErr = nil
+				}
+				res := tb.poll(t, lambdaCtx(), handler.Request{})
+				evs := tb.events(t)
+				wantEvents(t, evs, "s-1#2 Glue Session Alert READY->READY")
+				if len(res.Errors) != 0 || len(res.IdleUnchecked) != 0 {
+					t.Errorf("run after the failure: errors %+v, idleUnchecked %q", res.Errors, res.IdleUnchecked)
+				}
+				if len(evs) == 1 && (evs[0].detail.Alert != "IDLE" || !strings.HasPrefix(evs[0].detail.Message, "Session s-1 has been idle for ")) {
+					t.Errorf("alert %s: %q", evs[0].detail.Alert, evs[0].detail.Message)
+				}
+				if tb.motoBus != nil {
+					wantEvents(t, tb.received(t), "s-1#2 Glue Session Alert READY->READY") // through the rule to SQS
+				}
+				tb.reset()
+				tb.advance(5 * time.Minute)
+				if res := tb.poll(t, lambdaCtx(), handler.Request{}); len(tb.events(t)) != 0 || tb.writes() != 0 || len(res.Errors) != 0 {
+					t.Errorf("the run after: %+v, %d events, %d writes; want quiet", res, len(tb.events(t)), tb.writes())
+				}
+				if tb.motoBus != nil {
+					wantEvents(t, tb.received(t)) // nothing since the alert
+				}
+			})
+		}
 	}
 
 	t.Run("malformed answer quoting a statement", func(t *testing.T) {
@@ -147,26 +246,75 @@ func TestIdleCheckFailures(t *testing.T) {
 	})
 }
 
-// TestAlertOutage: an alert EventBridge does not accept is kept and
-// delivered later with its eventId, and fires once.
+// TestAlertOutage: alerts EventBridge does not accept (a STUCK and an
+// IDLE one) are kept, delivered by the next run with their eventIds, and
+// fire once. In memory, and on the wire: PutEvents failing at the fault
+// proxy in front of moto (through the SDK's retries), the IDLE alert then
+// reaching the SQS queue behind a rule matching IDLE alerts, once.
 func TestAlertOutage(t *testing.T) {
-	tb := newTestbed(t, env("SESSION_IDS", "s-1"), env("STUCK_MINUTES", "15"))
-	created := tb.now.Add(-20 * time.Minute)
-	s := bare("s-1", "PROVISIONING")
-	s.CreatedOn = &created
-	tb.glue.put(s, nil)
-	tb.bus.failWith(errors.New("EventBridge is down"))
-	if _, err := tb.h.Poll(lambdaCtx(), handler.Request{}); err == nil {
-		t.Fatal("run during the outage: got no error")
-	}
-	kept := tb.pending(t, "s-1")
-	tb.bus.failWith(nil)
-	tb.advance(5 * time.Minute)
-	tb.poll(t, lambdaCtx(), handler.Request{})
-	evs := tb.events(t)
-	wantEvents(t, evs, "s-1#1 Glue Session State Change null->PROVISIONING", "s-1#2 Glue Session Alert null->PROVISIONING")
-	if len(evs) == 2 && len(kept) == 2 && evs[1].detail.EventID != kept[1].EventID {
-		t.Errorf("alert delivered with eventId %s, kept as %s", evs[1].detail.EventID, kept[1].EventID)
+	for _, backend := range backends {
+		t.Run(backend.name, func(t *testing.T) {
+			tb := newTestbed(t, append(slices.Clone(backend.opts), env("SESSION_IDS", "s-idle,s-stuck"), env("STUCK_MINUTES", "15"), env("IDLE_MINUTES", "30"))...)
+			stage(tb, "s-idle", "READY", tb.now.Add(-2*time.Hour), tb.now.Add(-40*time.Minute))
+			stage(tb, "s-stuck", "PROVISIONING", tb.now.Add(-20*time.Minute), time.Time{})
+			if tb.proxy != nil {
+				tb.proxy.inject(wireFault{Op: "PutEvents", Status: http.StatusInternalServerError, Code: "InternalException", Message: "EventBridge is down"})
+			} else {
+				tb.bus.failWith(errors.New("EventBridge is down"))
+			}
+			if _, err := tb.h.Poll(lambdaCtx(), handler.Request{}); err == nil {
+				t.Fatal("run during the outage: got no error")
+			}
+			if n := len(tb.events(t)); n != 0 {
+				t.Fatalf("%d events accepted during the outage", n)
+			}
+			kept := append(tb.pending(t, "s-idle"), tb.pending(t, "s-stuck")...)
+			if len(kept) != 4 {
+				t.Fatalf("kept %d events, want 4 (two first sightings, two alerts)", len(kept))
+			}
+
+			if tb.proxy != nil {
+				tb.proxy.clear()
+			} else {
+				tb.bus.failWith(nil)
+			}
+			tb.advance(5 * time.Minute)
+			tb.poll(t, lambdaCtx(), handler.Request{})
+			evs := inOrder(tb.events(t))
+			wantEvents(t, evs, "s-idle#1 Glue Session State Change null->READY", "s-idle#2 Glue Session Alert null->READY",
+				"s-stuck#1 Glue Session State Change null->PROVISIONING", "s-stuck#2 Glue Session Alert null->PROVISIONING")
+			var keptIDs []string
+			for _, k := range kept {
+				keptIDs = append(keptIDs, k.EventID)
+			}
+			if got := eventIDs(evs); !slices.Equal(got, keptIDs) {
+				t.Errorf("delivered eventIds %q, kept %q", got, keptIDs)
+			}
+			if len(evs) == 4 && (evs[1].detail.Alert != "IDLE" || evs[3].detail.Alert != "STUCK") {
+				t.Errorf("alerts %s, %s; want IDLE, STUCK", evs[1].detail.Alert, evs[3].detail.Alert)
+			}
+			if tb.motoBus != nil {
+				got := tb.received(t)
+				wantEvents(t, got, "s-idle#2 Glue Session Alert null->READY")
+				if len(got) == 1 && got[0].detail.EventID != kept[1].EventID {
+					t.Errorf("the rule delivered eventId %s, kept as %s", got[0].detail.EventID, kept[1].EventID)
+				}
+			}
+
+			// Once: the next run publishes and writes nothing, and the
+			// queue gets nothing more.
+			writes, published := tb.writes(), len(tb.events(t))
+			tb.advance(5 * time.Minute)
+			tb.poll(t, lambdaCtx(), handler.Request{})
+			if tb.writes() != writes || len(tb.events(t)) != published {
+				t.Errorf("the run after: %d writes, %d events; want none", tb.writes()-writes, len(tb.events(t))-published)
+			}
+			if tb.motoBus != nil {
+				if got := tb.received(t); len(got) != 1 {
+					t.Errorf("the queue got %d events in all, want the IDLE alert once", len(got))
+				}
+			}
+		})
 	}
 }
 
