@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -318,23 +319,79 @@ func TestAlertOutage(t *testing.T) {
 	}
 }
 
+// idleSpell is what one run made of a READY session's statements: the
+// start of the idle spell its IDLE alert recorded ("" when none fired),
+// and the alert's message.
+type idleSpell struct{ since, message string }
+
+// idleSpells runs one poll, with IDLE_MINUTES=30 and fakeGlue, over READY
+// sessions created 2 hours before it, each with the statements given, and
+// returns each one's idle spell.
+func idleSpells(t *testing.T, statements map[string][]gluetypes.Statement) (map[string]idleSpell, *testbed, *handler.Result) {
+	t.Helper()
+	ids := slices.Sorted(maps.Keys(statements))
+	tb := newTestbed(t, env("SESSION_IDS", strings.Join(ids, ",")), env("IDLE_MINUTES", "30"))
+	created := tb.now.Add(-2 * time.Hour)
+	for _, id := range ids {
+		s := bare(id, "READY")
+		s.CreatedOn = &created
+		tb.glue.put(s, nil)
+		tb.glue.setStatements(id, statements[id]...)
+	}
+	res := tb.poll(t, lambdaCtx(), handler.Request{})
+	out := map[string]idleSpell{}
+	for _, e := range tb.events(t) {
+		if e.detail.Alert == handler.AlertIdle {
+			out[e.detail.SessionID] = idleSpell{message: e.detail.Message}
+		}
+	}
+	for id, snap := range tb.snapshots(t) {
+		for _, key := range snap.Fired {
+			if since, ok := strings.CutPrefix(key, handler.AlertIdle+":"); ok {
+				spell := out[id]
+				spell.since = since
+				out[id] = spell
+			}
+		}
+	}
+	return out, tb, res
+}
+
 // TestHostileStatements: megabytes of statement output, and times far in
 // the past and the future, do not break a run or reach anything it
-// writes.
+// writes, and each time is read as the idle rules say (statementTime): 1
+// as a second after the epoch (an ancient spell: IDLE), −5 as absent (the
+// spell counts from CreatedOn), 2⁶² − 1 as a time far in the future (the
+// session is not idle), and a realistic time in seconds and in
+// milliseconds as the same instant.
 func TestHostileStatements(t *testing.T) {
-	tb := newTestbed(t, env("SESSION_IDS", "s-1,s-2"), env("IDLE_MINUTES", "30"))
-	for _, id := range []string{"s-1", "s-2"} {
-		tb.glue.put(bare(id, "READY"), nil)
-	}
+	at := testStart
+	fortyAgo := at.Add(-40 * time.Minute)
 	big := strings.Repeat(statementSecret, 200_000) // about 8 MB
-	tb.glue.setStatements("s-1",
-		gluetypes.Statement{Id: 1, State: "AVAILABLE", Code: aws.String(big), Output: &gluetypes.StatementOutput{Data: &gluetypes.StatementOutputData{TextPlain: aws.String(big)}},
-			CompletedOn: 1},
-		gluetypes.Statement{Id: 2, State: "AVAILABLE", CompletedOn: 1<<62 - 1})
-	tb.glue.setStatements("s-2", gluetypes.Statement{Id: 1, State: "ERROR", CompletedOn: -5})
-	res := tb.poll(t, lambdaCtx(), handler.Request{})
+	spells, tb, res := idleSpells(t, map[string][]gluetypes.Statement{
+		"s-future": {
+			{Id: 1, State: "AVAILABLE", Code: aws.String(big), Output: &gluetypes.StatementOutput{Data: &gluetypes.StatementOutputData{TextPlain: aws.String(big)}},
+				CompletedOn: 1},
+			{Id: 2, State: "AVAILABLE", CompletedOn: 1<<62 - 1},
+		},
+		"s-one":      {{Id: 1, State: "AVAILABLE", CompletedOn: 1}},
+		"s-negative": {{Id: 1, State: "ERROR", StartedOn: -5, CompletedOn: -5}},
+		"s-seconds":  {{Id: 1, State: "AVAILABLE", StartedOn: fortyAgo.Unix() - 60, CompletedOn: fortyAgo.Unix()}}, // about 1.8e9
+		"s-millis":   {{Id: 1, State: "AVAILABLE", StartedOn: fortyAgo.UnixMilli() - 60_000, CompletedOn: fortyAgo.UnixMilli()}},
+	})
 	if len(res.Errors) != 0 {
 		t.Errorf("errors: %+v", res.Errors)
+	}
+	for id, want := range map[string]idleSpell{
+		"s-future":   {},
+		"s-one":      {"1970-01-01T00:00:01Z", fmt.Sprintf("Session s-one has been idle for %d minutes (threshold 30)", int(at.Sub(time.Unix(1, 0)).Minutes()))},
+		"s-negative": {at.Add(-2 * time.Hour).Format(time.RFC3339), "Session s-negative has been idle for 120 minutes (threshold 30)"},
+		"s-seconds":  {fortyAgo.Format(time.RFC3339), "Session s-seconds has been idle for 40 minutes (threshold 30)"},
+		"s-millis":   {fortyAgo.Format(time.RFC3339), "Session s-millis has been idle for 40 minutes (threshold 30)"},
+	} {
+		if got := spells[id]; got != want {
+			t.Errorf("%s: idle spell %+v, want %+v", id, got, want)
+		}
 	}
 	for _, text := range append(itemsText(t, tb), tb.logs.String()) {
 		if strings.Contains(text, "stmt-SECRET") {
