@@ -357,6 +357,45 @@ func idleSpells(t *testing.T, statements map[string][]gluetypes.Statement) (map[
 	return out, tb, res
 }
 
+// TestIdleSpellStart: where an idle spell starts (README, Idle
+// detection): at the latest time a statement ended, its CompletedOn, or
+// its StartedOn when Glue gives it no CompletedOn (a statement cancelled
+// before it ran to the end); at CreatedOn when no statement has either.
+func TestIdleSpellStart(t *testing.T) {
+	at := testStart
+	ms := func(ago time.Duration) int64 { return at.Add(-ago).UnixMilli() }
+	rfc := func(ago time.Duration) string { return at.Add(-ago).Format(time.RFC3339) }
+	for _, tc := range []struct {
+		name       string
+		statements []gluetypes.Statement
+		since      string // "" for no IDLE alert
+	}{
+		{"no statement: CreatedOn", nil, rfc(2 * time.Hour)},
+		{"the latest CompletedOn", []gluetypes.Statement{
+			{Id: 1, State: "AVAILABLE", StartedOn: ms(52 * time.Minute), CompletedOn: ms(50 * time.Minute)},
+			{Id: 2, State: "AVAILABLE", StartedOn: ms(41 * time.Minute), CompletedOn: ms(40 * time.Minute)},
+		}, rfc(40 * time.Minute)},
+		{"no CompletedOn: its StartedOn, later than the others' CompletedOn", []gluetypes.Statement{
+			{Id: 1, State: "AVAILABLE", StartedOn: ms(52 * time.Minute), CompletedOn: ms(50 * time.Minute)},
+			{Id: 2, State: "CANCELLED", StartedOn: ms(35 * time.Minute)},
+		}, rfc(35 * time.Minute)},
+		{"no CompletedOn: its StartedOn, not CreatedOn, so not idle yet", []gluetypes.Statement{
+			{Id: 1, State: "CANCELLED", StartedOn: ms(20 * time.Minute)},
+		}, ""},
+		{"neither time: CreatedOn", []gluetypes.Statement{{Id: 1, State: "CANCELLED"}}, rfc(2 * time.Hour)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spells, _, res := idleSpells(t, map[string][]gluetypes.Statement{"s-1": tc.statements})
+			if len(res.Errors) != 0 {
+				t.Errorf("errors: %+v", res.Errors)
+			}
+			if got := spells["s-1"].since; got != tc.since {
+				t.Errorf("idle spell from %q, want %q (message %q)", got, tc.since, spells["s-1"].message)
+			}
+		})
+	}
+}
+
 // TestHostileStatements: megabytes of statement output, and times far in
 // the past and the future, do not break a run or reach anything it
 // writes, and each time is read as the idle rules say (statementTime): 1
