@@ -65,7 +65,7 @@ func alerts(next *state.Snapshot, cur *gluetypes.Session, obs Observation, rules
 			key := AlertRunningLong + ":" + strconv.FormatFloat(h, 'g', -1, 64)
 			if age > time.Duration(h*float64(time.Hour)) && !fired(key) {
 				out = append(out, alertChange(AlertRunningLong, key, Threshold{Hours: &h},
-					fmt.Sprintf("Session %s has been %s for %s hours (threshold %g)%s", next.SessionID, status, strconv.FormatFloat(age.Hours(), 'f', 1, 64), h, costNote)))
+					fmt.Sprintf("Session %s has been %s for %d hours (threshold %g)%s", next.SessionID, status, int(age.Hours()), h, costNote)))
 			}
 		}
 	}

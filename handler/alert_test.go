@@ -1,7 +1,9 @@
 package handler_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -54,10 +56,13 @@ func TestTransitionAlerts(t *testing.T) {
 		rules    *handler.Rules
 		want     []string // "ALERT threshold" of each alert event, in order
 		fired    []string // the snapshot's Fired after it (nil: unchanged, no write)
+		usd      float64  // when set, the estimatedUsd of Glue's answer the row stands on
+		noCost   bool     // no event carries a cost block (capacity unknown)
 	}
 	noCost := func(s *gluetypes.Session) *gluetypes.Session { s.MaxCapacity = nil; return s }
 	rows := []row{
-		{name: "STUCK just below", prev: seen("PROVISIONING", 15*time.Minute), answer: noCost(glue("PROVISIONING", 15*time.Minute))},
+		{name: "STUCK just below", prev: seen("PROVISIONING", 15*time.Minute-time.Second), answer: noCost(glue("PROVISIONING", 15*time.Minute-time.Second))},
+		{name: "STUCK at (not more than 15 minutes)", prev: seen("PROVISIONING", 15*time.Minute), answer: noCost(glue("PROVISIONING", 15*time.Minute))},
 		{name: "STUCK just above", prev: seen("PROVISIONING", 15*time.Minute+time.Second), answer: noCost(glue("PROVISIONING", 16*time.Minute)),
 			want: []string{"STUCK 15m"}, fired: []string{"STUCK:PROVISIONING"}},
 		{name: "STUCK once", prev: seen("PROVISIONING", time.Hour, "STUCK:PROVISIONING"), answer: noCost(glue("PROVISIONING", time.Hour))},
@@ -68,16 +73,18 @@ func TestTransitionAlerts(t *testing.T) {
 		{name: "first seen PROVISIONING: STUCK counts from CreatedOn", answer: noCost(glue("PROVISIONING", 20*time.Minute)),
 			want: []string{"STUCK 15m"}, fired: []string{"STUCK:PROVISIONING"}},
 		{name: "STUCK off", prev: seen("PROVISIONING", time.Hour), answer: noCost(glue("PROVISIONING", time.Hour)), rules: &handler.Rules{RetentionDays: 30}},
-		{name: "RUNNING_LONG just below", prev: seen("READY", time.Hour), answer: noCost(glue("READY", 8*time.Hour))},
+		{name: "RUNNING_LONG just below", prev: seen("READY", time.Hour), answer: noCost(glue("READY", 8*time.Hour-time.Second))},
+		{name: "RUNNING_LONG at (not more than 8 hours)", prev: seen("READY", time.Hour), answer: noCost(glue("READY", 8*time.Hour))},
 		{name: "RUNNING_LONG just above", prev: seen("READY", time.Hour), answer: noCost(glue("READY", 8*time.Hour+time.Second)),
 			want: []string{"RUNNING_LONG 8h"}, fired: []string{"RUNNING_LONG:8"}},
 		{name: "RUNNING_LONG, both thresholds at once, ascending", prev: seen("READY", time.Hour), answer: noCost(glue("READY", 25*time.Hour)),
 			want: []string{"RUNNING_LONG 8h", "RUNNING_LONG 24h"}, fired: []string{"RUNNING_LONG:8", "RUNNING_LONG:24"}},
 		{name: "RUNNING_LONG, the next threshold only", prev: seen("READY", time.Hour, "RUNNING_LONG:8"), answer: noCost(glue("READY", 25*time.Hour)),
 			want: []string{"RUNNING_LONG 24h"}, fired: []string{"RUNNING_LONG:8", "RUNNING_LONG:24"}},
-		{name: "IDLE just below", prev: seen("READY", time.Hour), answer: noCost(glue("READY", time.Hour)), activity: idle(30 * time.Minute)},
-		{name: "IDLE just above", prev: seen("READY", time.Hour), answer: noCost(glue("READY", time.Hour)), activity: idle(31 * time.Minute),
-			want: []string{"IDLE 30m"}, fired: []string{"IDLE:" + ago(31*time.Minute).Format(time.RFC3339)}},
+		{name: "IDLE just below", prev: seen("READY", time.Hour), answer: noCost(glue("READY", time.Hour)), activity: idle(30*time.Minute - time.Second)},
+		{name: "IDLE at (not more than 30 minutes)", prev: seen("READY", time.Hour), answer: noCost(glue("READY", time.Hour)), activity: idle(30 * time.Minute)},
+		{name: "IDLE just above", prev: seen("READY", time.Hour), answer: noCost(glue("READY", time.Hour)), activity: idle(30*time.Minute + time.Second),
+			want: []string{"IDLE 30m"}, fired: []string{"IDLE:" + ago(30*time.Minute+time.Second).Format(time.RFC3339)}},
 		{name: "IDLE with no statement counts from CreatedOn", prev: seen("READY", time.Hour), answer: noCost(glue("READY", time.Hour)),
 			activity: &handler.Activity{}, want: []string{"IDLE 30m"}, fired: []string{"IDLE:" + ago(time.Hour).Format(time.RFC3339)}},
 		{name: "IDLE once per spell", prev: seen("READY", time.Hour, "IDLE:"+ago(40*time.Minute).Format(time.RFC3339)),
@@ -88,12 +95,28 @@ func TestTransitionAlerts(t *testing.T) {
 		{name: "busy is not idle", prev: seen("READY", time.Hour), answer: noCost(glue("READY", time.Hour)),
 			activity: &handler.Activity{Busy: true, LastCompleted: ago(time.Hour)}},
 		{name: "IDLE not checked: no alert", prev: seen("READY", time.Hour), answer: noCost(glue("READY", time.Hour))},
-		{name: "COST just below ($10.00)", prev: seen("READY", time.Hour), answer: glue("READY", 4*time.Hour+32*time.Minute+43*time.Second)},
-		{name: "COST just above", prev: seen("READY", time.Hour), answer: glue("READY", 4*time.Hour+33*time.Minute),
+		{name: "COST just below ($9.99)", prev: seen("READY", time.Hour), answer: glue("READY", 4*time.Hour+32*time.Minute+27*time.Second), usd: 9.99},
+		{name: "COST at ($10.00 to the cent: not more than $10)", prev: seen("READY", time.Hour), answer: glue("READY", 4*time.Hour+32*time.Minute+43*time.Second), usd: 10},
+		{name: "COST just above ($10.01)", prev: seen("READY", time.Hour), answer: glue("READY", 4*time.Hour+33*time.Minute), usd: 10.01,
 			want: []string{"COST $10"}, fired: []string{"COST:10"}},
 		{name: "first seen long after its creation: every threshold, ascending", answer: glue("READY", 25*time.Hour), activity: idle(2 * time.Hour),
 			want:  []string{"RUNNING_LONG 8h", "RUNNING_LONG 24h", "IDLE 30m", "COST $10", "COST $50"},
 			fired: []string{"RUNNING_LONG:8", "RUNNING_LONG:24", "IDLE:" + ago(2*time.Hour).Format(time.RFC3339), "COST:10", "COST:50"}},
+		{name: "unknown worker type: no cost block, no COST; the other alerts fire", answer: func() *gluetypes.Session {
+			s := noCost(glue("READY", 25*time.Hour))
+			s.WorkerType, s.NumberOfWorkers = "X.9X", aws.Int32(10) // 250 DPU-hours, had it been guessed at 1 DPU
+			return s
+		}(), activity: idle(2 * time.Hour), noCost: true,
+			want:  []string{"RUNNING_LONG 8h", "RUNNING_LONG 24h", "IDLE 30m"},
+			fired: []string{"RUNNING_LONG:8", "RUNNING_LONG:24", "IDLE:" + ago(2*time.Hour).Format(time.RFC3339)}},
+		{name: "neither MaxCapacity nor workers: no cost block, no COST; the other alerts fire", prev: seen("READY", time.Hour),
+			answer: func() *gluetypes.Session {
+				s := noCost(glue("READY", 30*time.Hour))
+				s.WorkerType = "G.2X" // a known type, but no NumberOfWorkers
+				return s
+			}(), activity: idle(time.Hour), noCost: true,
+			want:  []string{"RUNNING_LONG 8h", "RUNNING_LONG 24h", "IDLE 30m"},
+			fired: []string{"RUNNING_LONG:8", "RUNNING_LONG:24", "IDLE:" + ago(time.Hour).Format(time.RFC3339)}},
 		{name: "backfill: no alert", answer: func() *gluetypes.Session {
 			s := glue("STOPPED", 30*time.Hour)
 			s.CompletedOn, s.DPUSeconds = ago(time.Hour), aws.Float64(5*29*3600)
@@ -118,8 +141,16 @@ func TestTransitionAlerts(t *testing.T) {
 			if r.name == "a re-created session starts its alerts afresh" {
 				rules.CostUSD = nil
 			}
+			if r.usd != 0 {
+				if c := handler.CostOf(r.answer, at, rules.DPUHourUSD); c == nil || c.EstimatedUSD != r.usd {
+					t.Fatalf("the row stands on a cost of $%g, Glue's answer costs %+v", r.usd, c)
+				}
+			}
 			obs := handler.Observation{SessionID: "s-1", Session: r.answer, At: at, Activity: r.activity}
 			next, events := handler.Transition(r.prev, obs, rules)
+			if r.noCost && len(events) == 0 {
+				t.Fatal("no event to look for a cost block in")
+			}
 			var got []string
 			ids := map[string]bool{}
 			for _, e := range events {
@@ -128,6 +159,16 @@ func TestTransitionAlerts(t *testing.T) {
 					t.Errorf("eventId %s twice", d.EventID)
 				}
 				ids[d.EventID] = true
+				if r.noCost {
+					raw, err := json.Marshal(d)
+					var fields map[string]any
+					if err == nil {
+						err = json.Unmarshal(raw, &fields)
+					}
+					if _, has := fields["cost"]; has || err != nil || d.Cost != nil {
+						t.Errorf("%s %s: a cost block %+v (%v), want none", e.DetailType, d.Alert, d.Cost, err)
+					}
+				}
 				if e.DetailType != handler.DetailTypeAlert {
 					continue
 				}
@@ -174,9 +215,16 @@ func TestTransitionAlertMessage(t *testing.T) {
 	if len(events) != 2 {
 		t.Fatalf("got %d events, want a first sighting and an alert", len(events))
 	}
-	if got, want := events[1].Detail.Message, "Session etl-dev has been READY for 8.0 hours (threshold 8); estimated cost so far $17.60"; got != want {
+	if got, want := events[1].Detail.Message, "Session etl-dev has been READY for 8 hours (threshold 8); estimated cost so far $17.60"; got != want {
 		t.Errorf("message %q, want %q", got, want)
 	}
+}
+
+// designWorkerDPU is DESIGN's table of the DPU of one worker of each
+// worker type (Events, cost).
+var designWorkerDPU = map[string]float64{
+	"G.025X": 0.25, "G.1X": 1, "G.2X": 2, "G.4X": 4, "G.8X": 8, "G.12X": 12, "G.16X": 16,
+	"Z.2X": 2, "R.1X": 1, "R.2X": 2, "R.4X": 4, "R.8X": 8,
 }
 
 // TestCostOf: the cost block, from Glue's capacity and DPU-seconds.
@@ -190,19 +238,16 @@ func TestCostOf(t *testing.T) {
 		basis     string
 		noneAtAll bool
 	}
-	for _, tc := range []struct {
+	type row struct {
 		name string
 		s    gluetypes.Session
 		want want
-	}{
+	}
+	rows := []row{
 		{"MaxCapacity, unfinished: the estimate", gluetypes.Session{Status: "READY", MaxCapacity: aws.Float64(5), CreatedOn: hoursAgo(2)},
 			want{5, 10, 4.4, "estimate", false}},
 		{"workers × worker DPU", gluetypes.Session{Status: "READY", NumberOfWorkers: aws.Int32(10), WorkerType: "G.2X", CreatedOn: hoursAgo(1)},
 			want{20, 20, 8.8, "estimate", false}},
-		{"G.025X", gluetypes.Session{Status: "READY", NumberOfWorkers: aws.Int32(2), WorkerType: "G.025X", CreatedOn: hoursAgo(4)},
-			want{0.5, 2, 0.88, "estimate", false}},
-		{"new worker types: G.12X, G.16X, R.4X", gluetypes.Session{Status: "READY", NumberOfWorkers: aws.Int32(1), WorkerType: "G.16X", CreatedOn: hoursAgo(1)},
-			want{16, 16, 7.04, "estimate", false}},
 		{"unfinished: Glue's figure when larger", gluetypes.Session{Status: "READY", MaxCapacity: aws.Float64(5), CreatedOn: hoursAgo(1), DPUSeconds: aws.Float64(36000)},
 			want{5, 10, 4.4, "glue", false}},
 		{"finished: Glue's DPUSeconds", gluetypes.Session{Status: "STOPPED", MaxCapacity: aws.Float64(5), CreatedOn: hoursAgo(3), CompletedOn: hoursAgo(1), DPUSeconds: aws.Float64(4500)},
@@ -222,7 +267,18 @@ func TestCostOf(t *testing.T) {
 			want{5, 0, 0, "estimate", false}},
 		{"created in the year 1: a large, finite cost", gluetypes.Session{Status: "READY", MaxCapacity: aws.Float64(1), CreatedOn: aws.Time(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC))},
 			want{1, 2562047.788, 1127301.03, "estimate", false}},
-	} {
+	}
+	// One row per worker type of DESIGN's table (Events, cost), the new
+	// G.12X, G.16X and R.* included: 3 workers for 2 hours.
+	if !maps.Equal(handler.WorkerDPU, designWorkerDPU) {
+		t.Errorf("the handler's worker DPU %v, DESIGN's %v", handler.WorkerDPU, designWorkerDPU)
+	}
+	for _, wt := range slices.Sorted(maps.Keys(designWorkerDPU)) {
+		dpu := 3 * designWorkerDPU[wt]
+		rows = append(rows, row{"worker type " + wt, gluetypes.Session{Status: "READY", NumberOfWorkers: aws.Int32(3), WorkerType: gluetypes.WorkerType(wt), CreatedOn: hoursAgo(2)},
+			want{dpu, 2 * dpu, math.Round(2*dpu*0.44*100) / 100, "estimate", false}})
+	}
+	for _, tc := range rows {
 		t.Run(tc.name, func(t *testing.T) {
 			got := handler.CostOf(&tc.s, at, 0.44)
 			if tc.want.noneAtAll {

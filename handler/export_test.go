@@ -2,3 +2,6 @@ package handler
 
 // Fit is fit, for the property test of fit_test.go.
 var Fit = fit
+
+// WorkerDPU is workerDPU, for TestCostOf to hold it to DESIGN's table.
+var WorkerDPU = workerDPU
