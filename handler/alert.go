@@ -2,6 +2,7 @@ package handler
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -65,7 +66,7 @@ func alerts(next *state.Snapshot, cur *gluetypes.Session, obs Observation, rules
 			key := AlertRunningLong + ":" + strconv.FormatFloat(h, 'g', -1, 64)
 			if age > time.Duration(h*float64(time.Hour)) && !fired(key) {
 				out = append(out, alertChange(AlertRunningLong, key, Threshold{Hours: &h},
-					fmt.Sprintf("Session %s has been %s for %d hours (threshold %g)%s", next.SessionID, status, int(age.Hours()), h, costNote)))
+					fmt.Sprintf("Session %s has been %s for %s hours (threshold %g)%s", next.SessionID, status, tenths(age.Hours()), h, costNote)))
 			}
 		}
 	}
@@ -111,4 +112,12 @@ func remember(fired []string, key string) []string {
 // again in another status alerts again.
 func forgetStuck(fired []string) []string {
 	return slices.DeleteFunc(slices.Clone(fired), func(k string) bool { return strings.HasPrefix(k, AlertStuck+":") })
+}
+
+// tenths writes hours rounded down to a tenth, without a trailing ".0":
+// "8" for 8 hours and 3 minutes, "8.2" for 8 hours 15 minutes, "0.5" for
+// 35 minutes past a threshold of half an hour (whole hours alone would say
+// "0").
+func tenths(hours float64) string {
+	return strconv.FormatFloat(math.Floor(hours*10)/10, 'f', -1, 64)
 }

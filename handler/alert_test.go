@@ -207,16 +207,29 @@ func TestTransitionAlerts(t *testing.T) {
 	}
 }
 
-// TestTransitionAlertMessage: a message a person reads on a phone.
+// TestTransitionAlertMessage: a message a person reads on a phone. Hours
+// are rounded down to a tenth, shown whole when they are: a threshold of
+// half an hour must not read "for 0 hours".
 func TestTransitionAlertMessage(t *testing.T) {
-	eightHours := observedAt.Add(-8*time.Hour - time.Second)
-	s := &gluetypes.Session{Id: aws.String("etl-dev"), Status: "READY", CreatedOn: &eightHours, MaxCapacity: aws.Float64(5)}
-	_, events := handler.Transition(nil, handler.Observation{SessionID: "etl-dev", Session: s, At: observedAt}, handler.Rules{RetentionDays: 30, RunningHours: []float64{8}, DPUHourUSD: 0.44})
-	if len(events) != 2 {
-		t.Fatalf("got %d events, want a first sighting and an alert", len(events))
-	}
-	if got, want := events[1].Detail.Message, "Session etl-dev has been READY for 8 hours (threshold 8); estimated cost so far $17.60"; got != want {
-		t.Errorf("message %q, want %q", got, want)
+	for _, tc := range []struct {
+		age       time.Duration
+		threshold float64
+		want      string
+	}{
+		{8*time.Hour + time.Second, 8, "Session etl-dev has been READY for 8 hours (threshold 8); estimated cost so far $17.60"},
+		{8*time.Hour + 15*time.Minute, 8, "Session etl-dev has been READY for 8.2 hours (threshold 8); estimated cost so far $18.15"},
+		{35 * time.Minute, 0.5, "Session etl-dev has been READY for 0.5 hours (threshold 0.5); estimated cost so far $1.28"},
+	} {
+		created := observedAt.Add(-tc.age)
+		s := &gluetypes.Session{Id: aws.String("etl-dev"), Status: "READY", CreatedOn: &created, MaxCapacity: aws.Float64(5)}
+		_, events := handler.Transition(nil, handler.Observation{SessionID: "etl-dev", Session: s, At: observedAt},
+			handler.Rules{RetentionDays: 30, RunningHours: []float64{tc.threshold}, DPUHourUSD: 0.44})
+		if len(events) != 2 {
+			t.Fatalf("%v: got %d events, want a first sighting and an alert", tc.age, len(events))
+		}
+		if got := events[1].Detail.Message; got != tc.want {
+			t.Errorf("%v: message %q, want %q", tc.age, got, tc.want)
+		}
 	}
 }
 
