@@ -119,12 +119,16 @@ func run() error {
 		}
 	}
 
-	fmt.Fprintf(out, "## Calls by operation\n\nA count equal to its lower bound is printed alone; the bound is the issue's formula + 1 GetItem (the registry).\n\n")
-	bench.WriteCalls(out, rows)
-	fmt.Fprintf(out, "\n## Wall time and memory\n\nNaive poller: run for real up to N = %s, above that estimated as its calls × latency. Memory is the child process's, which holds the handler, the real Glue client and, in place of the DynamoDB and EventBridge clients, stubs sending the calls (gob over HTTP) to the stand-ins; the Glue emulator and the stand-ins run in another process. Heap in use sampled every %s; RSS is the child's maximum since the measured run began (in brackets: both at its start).\n\n",
-		fmtInt(int64(*naiveMax)), bench.SampleEvery)
-	bench.WriteTimes(out, rows)
-	fmt.Fprintf(out, "\n```\n%s\n```\n", bench.Formula)
+	if len(rows) > 0 { // -n '' leaves the fleets out
+		fmt.Fprintf(out, "## Calls by operation\n\nA count equal to its lower bound is printed alone; the bound is the issue's formula + 1 GetItem (the registry).\n\n")
+		bench.WriteCalls(out, rows)
+		fmt.Fprintf(out, "\n## Wall time and memory\n\nNaive poller: run for real up to N = %s, above that estimated as its calls × latency. Memory is the child process's, which holds the handler, the real Glue client and, in place of the DynamoDB and EventBridge clients, stubs sending the calls (gob over HTTP) to the stand-ins; the Glue emulator and the stand-ins run in another process. Heap in use sampled every %s; RSS is the child's maximum since the measured run began (in brackets: both at its start).\n\n",
+			fmtInt(int64(*naiveMax)), bench.SampleEvery)
+		bench.WriteTimes(out, rows)
+	}
+	if len(rows) > 0 || *idleN > 0 {
+		fmt.Fprintf(out, "\n```\n%s\n```\n", bench.Formula)
+	}
 
 	if *idleN > 0 {
 		shape := bench.Case{N: *idleN, Latency: *latency, ReadyEvery: *readyEvery,
