@@ -23,28 +23,45 @@ import (
 // detection off and on; 20 statements per READY session (one
 // ListStatements page) but 250 for the first (3 pages of 100); and a
 // fleet all READY that has run no statement (one empty page each, and an
-// IDLE alert each on the first run).
+// IDLE alert each on the first run). Under -race a run by ids over 1,000
+// sessions takes seconds: by ids, N = 1,000 runs quiet only, the other
+// situations at N = 250 (12 READY sessions, the first still of 3 pages);
+// `make bench` measures them all at N = 1,000.
 func TestCallsEqualBound(t *testing.T) {
 	type row struct {
 		n, page int
 		modes   []bench.Mode
-		idle    bench.Case // its IdleMinutes and fleet shape
+		sits    []bench.Situation // nil: every situation
+		idle    bench.Case        // its IdleMinutes and fleet shape
 	}
 	fivePercent := bench.Case{ReadyEvery: 20, Statements: 20, LongStatements: 250, StatementBytes: 256}
 	idleOn := fivePercent
 	idleOn.IdleMinutes = 30
+	ids, discover := []bench.Mode{bench.ByIDs}, []bench.Mode{bench.Discover}
+	quiet, others := []bench.Situation{bench.Quiet}, []bench.Situation{bench.Changed, bench.First}
 	rows := []row{
 		{n: 250, modes: bench.Modes},
-		{n: 250, page: 100, modes: []bench.Mode{bench.Discover}},  // ⌈250/100⌉ = 3 pages
-		{n: 1000, modes: bench.Modes},                             // exactly one full page
-		{n: 1000, page: 300, modes: []bench.Mode{bench.Discover}}, // ⌈1000/300⌉ = 4 pages
-		{n: 1000, modes: bench.Modes, idle: fivePercent},          // idle off: no ListStatements
-		{n: 1000, modes: bench.Modes, idle: idleOn},               // 49 + 3 ListStatements (first: 50 + 3)
-		{n: 250, modes: []bench.Mode{bench.ByIDs}, idle: bench.Case{IdleMinutes: 30}},
+		{n: 250, page: 100, modes: discover},  // ⌈250/100⌉ = 3 pages
+		{n: 1000, modes: bench.Modes},         // exactly one full page
+		{n: 1000, page: 300, modes: discover}, // ⌈1000/300⌉ = 4 pages
+		// Idle off: no ListStatements. Idle on: 49 + 3 at N = 1,000
+		// (first run: 50 + 3 since none has changed), 11 + 3 at N = 250.
+		{n: 1000, modes: discover, idle: fivePercent},
+		{n: 1000, modes: discover, idle: idleOn},
+		{n: 1000, modes: ids, sits: quiet, idle: fivePercent},
+		{n: 1000, modes: ids, sits: quiet, idle: idleOn},
+		{n: 250, modes: ids, sits: others, idle: fivePercent},
+		{n: 250, modes: ids, sits: others, idle: idleOn},
+		// All READY, no statement: first run with IDLE alerts; 5% changed,
+		// the 13 changed no longer READY and not asked.
+		{n: 250, modes: ids, sits: others, idle: bench.Case{IdleMinutes: 30}},
 	}
 	for _, r := range rows {
+		if r.sits == nil {
+			r.sits = bench.Situations
+		}
 		for _, mode := range r.modes {
-			for _, sit := range bench.Situations {
+			for _, sit := range r.sits {
 				c := r.idle
 				c.N, c.Situation, c.Mode, c.PageSize = r.n, sit, mode, r.page
 				name := fmt.Sprintf("N=%d/page=%d/%s/%s", r.n, r.page, mode, sit)
