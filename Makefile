@@ -27,10 +27,13 @@ local-invoke:
 
 # The benchmark of issue 5: calls by operation against their lower bound,
 # wall time against the critical path, memory, the naive poller, Glue
-# throttling, the arm64 bootstrap's size, the cold start under the Runtime
-# Interface Emulator, and the monthly cost, printed as Markdown tables
-# (about 8 minutes). Flags go in BENCH_FLAGS, such as
+# throttling, idle detection off and on (ListStatements calls and bytes),
+# the arm64 bootstrap's size, the cold start under the Runtime Interface
+# Emulator, and the monthly cost, printed as Markdown tables (about 9
+# minutes). Flags go in BENCH_FLAGS, such as
 #   make bench BENCH_FLAGS='-n 100,1000 -latency 50ms -coldstart 0'
+# and the idle-detection cases alone:
+#   make bench BENCH_FLAGS="-n '' -throttle-n 0 -size=false -coldstart 0 -idle-n 1000"
 .PHONY: bench
 bench:
 	$(GO) run ./internal/bench/run $(BENCH_FLAGS)

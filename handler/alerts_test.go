@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -445,3 +446,117 @@ func TestHostileStatements(t *testing.T) {
 }
 
 var _ = context.Background
+
+// TestIdleStatementCalls pins the ListStatements term of the call bound
+// (README, Performance; internal/bench's Bound): with IDLE_MINUTES set, one
+// call per page of statements for each session Glue gives as READY (one
+// for a session with fewer than a page, or none), and none for any other
+// status or for a session Glue does not know, polled by id and discovered
+// alike; none with IDLE_MINUTES off; the same again on a quiet run. The
+// pages share the MAX_CONCURRENCY workers with GetSession: Glue calls in
+// flight never pass it.
+func TestIdleStatementCalls(t *testing.T) {
+	// fakeGlue's ListStatements pages hold 2 statements: want is the
+	// pages of each READY session.
+	ready := map[string]struct{ statements, want int }{
+		"r-none": {0, 1}, "r-one": {1, 1}, "r-page": {2, 1}, "r-page-and-one": {3, 2}, "r-five": {5, 3},
+	}
+	for i := range 12 { // enough READY sessions to fill the workers
+		ready[fmt.Sprintf("r-busy-%02d", i)] = struct{ statements, want int }{4, 2}
+	}
+	others := []string{"PROVISIONING", "STOPPING", "STOPPED", "FAILED", "TIMEOUT"}
+	const maxConcurrency = 3
+
+	for _, mode := range []string{"by id", "discovered"} {
+		for _, idle := range []string{"off", "30"} {
+			t.Run(mode+"/IDLE_MINUTES="+idle, func(t *testing.T) {
+				var ids []string
+				for id := range ready {
+					ids = append(ids, id)
+				}
+				for _, status := range others {
+					ids = append(ids, "n-"+strings.ToLower(status))
+				}
+				opts := []option{env("MAX_CONCURRENCY", fmt.Sprint(maxConcurrency))}
+				if idle != "off" {
+					opts = append(opts, env("IDLE_MINUTES", idle))
+				}
+				if mode == "by id" {
+					opts = append(opts, env("SESSION_IDS", strings.Join(append(ids, "n-gone"), ",")))
+				} else {
+					opts = append(opts, env("DISCOVER", "true"))
+				}
+				tb := newTestbed(t, opts...)
+				statements := func(n int) []gluetypes.Statement {
+					sts := make([]gluetypes.Statement, n)
+					for i := range sts {
+						sts[i] = gluetypes.Statement{Id: int32(i), State: gluetypes.StatementStateAvailable, CompletedOn: tb.now.Add(-time.Minute).UnixMilli()}
+					}
+					return sts
+				}
+				for id, r := range ready {
+					tb.glue.put(bare(id, "READY"), nil)
+					tb.glue.setStatements(id, statements(r.statements)...)
+				}
+				for _, status := range others {
+					id := "n-" + strings.ToLower(status)
+					tb.glue.put(bare(id, status), nil)
+					tb.glue.setStatements(id, statements(3)...) // there to be read, if anything asked
+				}
+				tb.glue.setStatements("n-gone", statements(3)...)
+
+				// Every Glue call, counted in flight.
+				var mu sync.Mutex
+				inFlight, most := 0, 0
+				call := func() error {
+					mu.Lock()
+					inFlight++
+					most = max(most, inFlight)
+					mu.Unlock()
+					time.Sleep(2 * time.Millisecond)
+					mu.Lock()
+					inFlight--
+					mu.Unlock()
+					return nil
+				}
+				tb.glue.getErr = func(string) error { return call() }
+				tb.glue.listErr = func(int) error { return call() }
+				tb.glue.statementsErr = func(string, int) error { return call() }
+
+				for run := range 2 { // the first run, then a quiet one
+					tb.glue.resetCalls()
+					res := tb.poll(t, lambdaCtx(), handler.Request{})
+					if len(res.Errors) != 0 || len(res.IdleUnchecked) != 0 {
+						t.Fatalf("run %d: errors %+v, idleUnchecked %q", run+1, res.Errors, res.IdleUnchecked)
+					}
+					total, wantTotal := 0, 0
+					for id, r := range ready {
+						want := r.want
+						if idle == "off" {
+							want = 0
+						}
+						wantTotal += want
+						total += tb.glue.statementCalls(id)
+						if got := tb.glue.statementCalls(id); got != want {
+							t.Errorf("run %d: %s (READY, %d statements): %d ListStatements calls, want %d", run+1, id, r.statements, got, want)
+						}
+					}
+					for _, id := range append(slices.Clone(ids[len(ready):]), "n-gone") {
+						if got := tb.glue.statementCalls(id); got != 0 {
+							t.Errorf("run %d: %s: %d ListStatements calls, want none (not READY)", run+1, id, got)
+						}
+					}
+					if total != wantTotal {
+						t.Errorf("run %d: %d ListStatements calls in all, want %d", run+1, total, wantTotal)
+					}
+				}
+				// Discovering with idle detection off, the only Glue calls
+				// are the ListSessions pages, one after the other.
+				concurrent := mode == "by id" || idle != "off"
+				if most > maxConcurrency || (concurrent && most < 2) {
+					t.Errorf("Glue calls in flight: at most %d, want up to MAX_CONCURRENCY=%d", most, maxConcurrency)
+				}
+			})
+		}
+	}
+}

@@ -87,6 +87,25 @@ type Case struct {
 	// PageSize is the largest ListSessions page the emulator answers; 0 is
 	// glueemu.DefaultPageSize.
 	PageSize int `json:",omitempty"`
+	// IdleMinutes is IDLE_MINUTES: 0 leaves idle detection off (the
+	// default); above 0, each READY session's statements are listed.
+	IdleMinutes int `json:",omitempty"`
+	// ReadyEvery, above 1, makes one session in ReadyEvery READY (20: 5%)
+	// and the others PROVISIONING, created ProvisioningAge before the run
+	// (under STUCK_MINUTES, so no alert): unfinished like READY ones, they
+	// are polled, stored and changed alike, and the bound differs only by
+	// ListStatements. 0 leaves every session READY.
+	ReadyEvery int `json:",omitempty"`
+	// Statements is how many statements each READY session has run,
+	// StatementBytes the size of one's code and output together;
+	// LongStatements, when set, is the first READY session's number
+	// instead (a long-lived notebook: several ListStatements pages).
+	Statements     int `json:",omitempty"`
+	LongStatements int `json:",omitempty"`
+	StatementBytes int `json:",omitempty"`
+	// StatementsPage is the largest ListStatements page the emulator
+	// answers; 0 is glueemu.DefaultStatementsPageSize.
+	StatementsPage int `json:",omitempty"`
 	// ThrottleRate, when positive, makes Glue throttle above that many
 	// requests a second (bursts of ThrottleBurst) during the measured run.
 	ThrottleRate  float64 `json:",omitempty"`
@@ -107,6 +126,15 @@ func (c Case) String() string {
 		who = "naive"
 	}
 	s := fmt.Sprintf("%s N=%d %s %s latency=%s", who, c.N, c.Situation, c.Mode, c.Latency)
+	if c.ReadyEvery > 1 {
+		s += fmt.Sprintf(" ready=1/%d", c.ReadyEvery)
+	}
+	if c.IdleMinutes > 0 {
+		s += fmt.Sprintf(" idle=%dm statements=%d", c.IdleMinutes, c.Statements)
+		if c.LongStatements > 0 {
+			s += fmt.Sprintf(" (one session %d)", c.LongStatements)
+		}
+	}
 	if c.ThrottleRate > 0 {
 		s += fmt.Sprintf(" throttle=%g/s", c.ThrottleRate)
 	}
@@ -151,6 +179,10 @@ type Result struct {
 	RSSBase, RSSPeak uint64
 	// GlueMaxInFlight is the most Glue requests the emulator served at once.
 	GlueMaxInFlight int
+	// StatementBytes are the response bytes the emulator sent for the
+	// run's ListStatements calls: every READY session's statements, code
+	// and output, read (and dropped) on every run with idle detection on.
+	StatementBytes int64
 	// Estimated marks a naive result computed (calls × latency), not run.
 	Estimated bool `json:",omitempty"`
 }
@@ -160,15 +192,16 @@ type Result struct {
 // the sessions change in the emulator) and measures one run at the case's
 // latency.
 func Run(ctx context.Context, c Case) (*Result, error) {
-	if c.N < 0 || (c.Mode != ByIDs && c.Mode != Discover) || (c.Situation != Quiet && c.Situation != Changed && c.Situation != First) {
+	if c.N < 0 || (c.Mode != ByIDs && c.Mode != Discover) || (c.Situation != Quiet && c.Situation != Changed && c.Situation != First) ||
+		min(c.IdleMinutes, c.ReadyEvery, c.Statements, c.LongStatements, c.StatementBytes, c.StatementsPage) < 0 {
 		return nil, fmt.Errorf("bench: bad case %v", c)
 	}
-	fl := newFleet(c.N)
+	fl := newFleet(c)
 	var side awsSide
 	if c.Server != "" {
 		side = newRemoteAWS(c.Server)
 	} else {
-		side = startLocalAWS(fl, c.PageSize)
+		side = startLocalAWS(fl, c)
 	}
 	defer side.close()
 	g := glue.New(glue.Options{
@@ -225,7 +258,7 @@ func Run(ctx context.Context, c Case) (*Result, error) {
 		return nil, fmt.Errorf("bench: %v: %w", c, err)
 	}
 
-	calls, inFlight, err := side.calls()
+	served, err := side.calls()
 	if err != nil {
 		return nil, err
 	}
@@ -236,12 +269,12 @@ func Run(ctx context.Context, c Case) (*Result, error) {
 		bound = Bound(c, changed, events)
 	}
 	return &Result{
-		Case: c, Calls: calls, Bound: bound,
+		Case: c, Calls: served.Calls, Bound: bound,
 		Changed: changed, Events: events,
 		Polled: out.Polled, Published: out.Published, Errors: out.Errors, FirstError: out.FirstError,
 		Wall: wall, CriticalPath: CriticalPath(c, bound),
 		HeapBase: m.heapBase, HeapPeak: m.heapPeak, RSSBase: m.rssBase, RSSPeak: m.rssPeak,
-		GlueMaxInFlight: inFlight,
+		GlueMaxInFlight: served.MaxInFlight, StatementBytes: served.StatementBytes,
 	}, nil
 }
 
@@ -277,6 +310,9 @@ func poller(c Case, fl fleet, g *glue.Client, db state.DynamoDB, eb handler.Even
 	}
 	if c.MaxConcurrency > 0 {
 		env["MAX_CONCURRENCY"] = fmt.Sprint(c.MaxConcurrency)
+	}
+	if c.IdleMinutes > 0 {
+		env["IDLE_MINUTES"] = fmt.Sprint(c.IdleMinutes)
 	}
 	cfg, err := handler.ConfigFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {

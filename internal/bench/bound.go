@@ -12,19 +12,22 @@ import (
 const (
 	OpListSessions = "ListSessions"
 	OpGetSession   = "GetSession"
-	OpQuery        = "Query"
-	OpGetItem      = "GetItem"
-	OpBatchGetItem = "BatchGetItem"
-	OpScan         = "Scan"
-	OpPutItem      = "PutItem"
-	OpUpdateItem   = "UpdateItem"
-	OpDeleteItem   = "DeleteItem"
-	OpPutEvents    = "PutEvents"
+	// OpListStatements is called only with idle detection on
+	// (Case.IdleMinutes), for READY sessions.
+	OpListStatements = "ListStatements"
+	OpQuery          = "Query"
+	OpGetItem        = "GetItem"
+	OpBatchGetItem   = "BatchGetItem"
+	OpScan           = "Scan"
+	OpPutItem        = "PutItem"
+	OpUpdateItem     = "UpdateItem"
+	OpDeleteItem     = "DeleteItem"
+	OpPutEvents      = "PutEvents"
 )
 
 // Ops lists every operation a run may call, in the order the tables print
 // them.
-var Ops = []string{OpListSessions, OpGetSession, OpQuery, OpGetItem, OpBatchGetItem, OpScan, OpPutItem, OpUpdateItem, OpDeleteItem, OpPutEvents}
+var Ops = []string{OpListSessions, OpGetSession, OpListStatements, OpQuery, OpGetItem, OpBatchGetItem, OpScan, OpPutItem, OpUpdateItem, OpDeleteItem, OpPutEvents}
 
 // Calls counts calls by operation.
 type Calls map[string]int
@@ -67,11 +70,36 @@ func (c Case) ListPage() int {
 // Pages is the number of ListSessions calls that list the fleet.
 func (c Case) Pages() int { return max(1, ceilDiv(c.N, c.ListPage())) }
 
+// StatementsPageSize is the ListStatements page a run gets: ListStatements
+// takes no MaxResults (the handler asks for none), so the emulator's page
+// size.
+func (c Case) StatementsPageSize() int {
+	if c.StatementsPage > 0 {
+		return c.StatementsPage
+	}
+	return glueemu.DefaultStatementsPageSize
+}
+
+// StatementPages returns the ListStatements calls of the case's measured
+// run: with idle detection on, one per page of statements of each session
+// READY in it (one for a session with fewer statements than a page, none
+// ran included), and the most of any one session, whose pages follow one
+// another (each needs the previous NextToken); none with it off.
+func (c Case) StatementPages() (total, most int) {
+	if c.IdleMinutes <= 0 {
+		return 0, 0
+	}
+	return newFleet(c).statementPages(c.Situation, c.StatementsPageSize())
+}
+
 // Bound is the lower bound of the calls of one sessionwatch run, by
 // operation: the issue's formula plus what the storage must read. Watched
 // by ids: N GetSession, ⌈N/100⌉ BatchGetItem, one PutItem per changed
 // session, ⌈events/10⌉ PutEvents; discovering: ⌈N/page⌉ ListSessions and
-// no GetSession instead. Every run also reads the table's index (one Query
+// no GetSession instead. With idle detection on, one ListStatements per
+// page of statements per READY session (at least one each; see
+// StatementPages), by ids and discovering alike; none with it off. Every
+// run also reads the table's index (one Query
 // page per MiB of it: the registry and the outbox, 1 page for every fleet
 // measured here) and the run item (1 GetItem). The first run over a fresh
 // table migrates it once: one more GetItem (the first version's registry
@@ -89,6 +117,7 @@ func Bound(c Case, changed, events int) Calls {
 	} else {
 		b[OpGetSession] = c.N
 	}
+	b[OpListStatements], _ = c.StatementPages()
 	if c.Situation == First {
 		b[OpGetItem]++
 		b[OpScan]++
@@ -112,7 +141,7 @@ func NaiveCalls(c Case, changed, events int) Calls {
 }
 
 // Formula is how CriticalPath is computed, for the README beside the table.
-const Formula = `critical path = L × ( max(1, P, Q) + M + max(⌈B/16⌉, min(1, B) + ⌈G/C⌉) + ⌈E/16⌉ + ⌈W/16⌉ )
+const Formula = `critical path = L × ( max(1, P, Q) + M + max(⌈B/16⌉, min(1, B) + max(⌈(G+S)/C⌉, K)) + ⌈E/16⌉ + ⌈W/16⌉ )
   L  latency of one call (every service)
   P  ListSessions pages (sequential: each needs the previous NextToken; 0 by ids),
      beside which the index Query pages (Q, sequential) and the run item's GetItem run
@@ -121,6 +150,11 @@ const Formula = `critical path = L × ( max(1, P, Q) + M + max(⌈B/16⌉, min(1
   B  BatchGetItem calls = ⌈N/100⌉, 16 in flight (handler.AWSConcurrency), loaded
      chunk by chunk ahead of the GetSession calls, which overlap them
   G  GetSession calls (N by ids, 0 discovering), C = MAX_CONCURRENCY in flight (default 8)
+  S  ListStatements calls, idle detection on: Σ over READY sessions of max(1, ⌈statements/100⌉)
+     (100: the page Glue's emulator answers; ListStatements takes no MaxResults); 0 off.
+     They share the C workers with GetSession: a READY session's worker asks GetSession,
+     then its pages one after the other (each needs the previous NextToken)
+  K  the longest such chain of one session: its pages, + 1 (its GetSession) by ids; 0 off
   E  PutEvents calls = ⌈events/10⌉, 16 in flight
   W  PutItem calls = changed sessions, 16 in flight
   Each stage waits for the one before; a stage of n calls at c in flight
@@ -138,8 +172,15 @@ func CriticalPath(c Case, b Calls) time.Duration {
 		migration = b[OpGetItem] - 1 + b[OpScan] + 1 + 1 // its GetItem, Scan, run item PutItem, second Query
 	}
 	saves := b[OpPutItem] - min(b[OpScan], 1) // the migration's PutItem is counted above
+	// The Glue workers: GetSession and ListStatements calls, C at a time,
+	// and no shorter than one session's chain of them.
+	chain := 0
+	if _, most := c.StatementPages(); most > 0 && b[OpListStatements] > 0 {
+		chain = most + min(1, b[OpGetSession])
+	}
+	glue := max(ceilDiv(b[OpGetSession]+b[OpListStatements], c.Concurrency()), chain)
 	trips := max(1, b[OpListSessions], b[OpQuery]-min(b[OpScan], 1)) + migration +
-		max(ceilDiv(b[OpBatchGetItem], AWSConcurrency), min(1, b[OpBatchGetItem])+ceilDiv(b[OpGetSession], c.Concurrency())) +
+		max(ceilDiv(b[OpBatchGetItem], AWSConcurrency), min(1, b[OpBatchGetItem])+glue) +
 		ceilDiv(b[OpPutEvents], AWSConcurrency) +
 		ceilDiv(saves, AWSConcurrency)
 	return time.Duration(trips) * c.Latency

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"sessionwatch/internal/glueemu"
@@ -15,15 +16,32 @@ const ChangeEvery = 20
 // Changed situation.
 const FailedMessage = "SparkContext was shut down: executor lost (benchmark)"
 
-// fleet is N live Glue sessions, all READY, with the fields a real session
-// has (so that answers and events have realistic sizes).
+// ProvisioningAge is how long before the fleet is built the sessions that
+// are not READY were created: under STUCK_MINUTES' default 15, so that no
+// STUCK alert fires while a case runs.
+const ProvisioningAge = 2 * time.Minute
+
+// fleet is N live Glue sessions with the fields a real session has (so
+// that answers and events have realistic sizes): all READY, or, with
+// readyEvery above 1, one in readyEvery READY and the others PROVISIONING.
+// The READY ones have run statements, which ListStatements returns when
+// idle detection is on.
 type fleet struct {
 	n       int
-	created time.Time
+	created time.Time // the READY sessions' CreatedOn, an hour before the fleet was built
+	// readyEvery, statements, longStatements and statementBytes are the
+	// case's ReadyEvery, Statements, LongStatements and StatementBytes;
+	// idleMinutes its IdleMinutes.
+	readyEvery, statements, longStatements, statementBytes int
+	idleMinutes                                            int
 }
 
-func newFleet(n int) fleet {
-	return fleet{n: n, created: time.Now().UTC().Add(-time.Hour).Truncate(time.Second)}
+func newFleet(c Case) fleet {
+	return fleet{
+		n: c.N, created: time.Now().UTC().Add(-time.Hour).Truncate(time.Second),
+		readyEvery: c.ReadyEvery, statements: c.Statements, longStatements: c.LongStatements, statementBytes: c.StatementBytes,
+		idleMinutes: c.IdleMinutes,
+	}
 }
 
 // SessionID is the id of the fleet's i-th session.
@@ -37,9 +55,46 @@ func (f fleet) ids() []string {
 	return ids
 }
 
+// ready tells whether the i-th session is READY when the fleet is built.
+// With readyEvery above 1 these are the sessions half way between two the
+// Changed situation changes (i ≡ readyEvery/2 mod readyEvery; with
+// readyEvery = ChangeEvery none of them changes), so that READY sessions
+// are idle-checked in every situation.
+func (f fleet) ready(i int) bool {
+	return f.readyEvery <= 1 || i%f.readyEvery == f.readyEvery/2
+}
+
+// changes tells whether the Changed situation changes the i-th session.
+func changes(i int) bool { return i%ChangeEvery == 0 }
+
+// readyAt tells whether the i-th session is READY in the measured run of
+// situation s.
+func (f fleet) readyAt(i int, s Situation) bool {
+	return f.ready(i) && !(s == Changed && changes(i))
+}
+
+// statementCount is how many statements the i-th session has run: none
+// unless READY; longStatements for the first READY one when set.
+func (f fleet) statementCount(i int) int {
+	switch {
+	case !f.ready(i):
+		return 0
+	case f.longStatements > 0 && i == f.firstReady():
+		return f.longStatements
+	}
+	return f.statements
+}
+
+func (f fleet) firstReady() int {
+	if f.readyEvery <= 1 {
+		return 0
+	}
+	return f.readyEvery / 2
+}
+
 func (f fleet) session(i int) glueemu.Session {
 	workers, idle, capacity := int32(5), int32(60), 5.0
-	return glueemu.Session{
+	s := glueemu.Session{
 		ID: SessionID(i), Status: "READY", CreatedOn: &f.created,
 		Description: "interactive session of the sessionwatch benchmark",
 		Role:        "arn:aws:iam::123456789012:role/GlueInteractiveSessionRole",
@@ -49,18 +104,70 @@ func (f fleet) session(i int) glueemu.Session {
 		DefaultArguments: map[string]string{"--enable-glue-datacatalog": "true", "--job-language": "python"},
 		Tags:             map[string]string{"team": "data"},
 	}
+	if !f.ready(i) {
+		created := f.created.Add(time.Hour - ProvisioningAge)
+		s.Status, s.CreatedOn = "PROVISIONING", &created
+	}
+	return s
+}
+
+// statementsOf returns the statements of the i-th session: statementCount
+// of them, AVAILABLE, each statementBytes of code and output together
+// (a quarter code, the rest output), spread over the hour since the
+// session was created, the last one ending when the fleet was built, so
+// that none is idle longer than any IDLE_MINUTES while a case runs. Times
+// in epoch milliseconds, as Glue's (Livy's) statements give them.
+func (f fleet) statementsOf(i int) []glueemu.Statement {
+	n := f.statementCount(i)
+	if n == 0 {
+		return nil
+	}
+	code := filler("df = spark.sql('SELECT team, count(*) FROM sessions GROUP BY team'); df.show()\n", f.statementBytes/4)
+	text := filler("| data | 42 |\n", f.statementBytes-f.statementBytes/4)
+	sts := make([]glueemu.Statement, n)
+	for k := range sts {
+		done := f.created.Add(time.Duration(k+1) * time.Hour / time.Duration(n))
+		sts[k] = glueemu.Statement{
+			ID: int32(k), Code: code, State: "AVAILABLE", Progress: 1,
+			StartedOn: done.Add(-time.Second).UnixMilli(), CompletedOn: done.UnixMilli(),
+			Output: &glueemu.StatementOutput{Data: &glueemu.StatementData{TextPlain: text}, ExecutionCount: int32(k + 1), Status: "ok"},
+		}
+	}
+	return sts
+}
+
+// filler is pattern repeated to n bytes.
+func filler(pattern string, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat(pattern, n/len(pattern)+1)[:n]
+}
+
+// put seeds the emulator with the fleet and the READY sessions'
+// statements.
+func (f fleet) put(emu *glueemu.Emulator) {
+	for i := range f.n {
+		emu.Put(f.session(i))
+		if sts := f.statementsOf(i); len(sts) > 0 {
+			emu.SetStatements(SessionID(i), sts...)
+		}
+	}
 }
 
 // change makes 5% of the sessions change: every ChangeEvery-th one, of
-// which one in two goes from READY to STOPPING (one event) and the other
-// to FAILED with an error message (two events: state change and error).
+// which one in two goes to STOPPING (one event) and the other to FAILED
+// with an error message (two events: state change and error).
 func (f fleet) change(emu *glueemu.Emulator) {
-	completed := f.created.Add(50 * time.Minute)
 	for i := 0; i < f.n; i += ChangeEvery {
 		emu.Update(SessionID(i), func(s *glueemu.Session) {
 			if (i/ChangeEvery)%2 == 0 {
 				s.Status = "STOPPING"
 				return
+			}
+			completed := f.created.Add(50 * time.Minute)
+			if s.CreatedOn.After(completed) { // a PROVISIONING one, created minutes ago
+				completed = s.CreatedOn.Add(time.Minute)
 			}
 			s.Status, s.ErrorMessage, s.CompletedOn = "FAILED", FailedMessage, &completed
 		})
@@ -72,10 +179,44 @@ func (f fleet) change(emu *glueemu.Emulator) {
 func (f fleet) expect(s Situation) (changed, events int) {
 	switch s {
 	case First:
-		return f.n, f.n // one "Glue Session State Change" each; no errors
+		// One "Glue Session State Change" each; no errors. A READY
+		// session that has run no statement has been idle since its
+		// creation, an hour ago: an IDLE alert when that is over
+		// IDLE_MINUTES (in a seeded situation the seed run raised it).
+		return f.n, f.n + f.idleAlerts()
 	case Changed:
 		changed = (f.n + ChangeEvery - 1) / ChangeEvery
 		return changed, changed + changed/2
 	}
 	return 0, 0
+}
+
+// idleAlerts is the number of IDLE alerts the first run raises.
+func (f fleet) idleAlerts() int {
+	if f.idleMinutes <= 0 || time.Duration(f.idleMinutes)*time.Minute >= time.Hour {
+		return 0
+	}
+	n := 0
+	for i := range f.n {
+		if f.ready(i) && f.statementCount(i) == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// statementPages returns, for the measured run of situation s, the
+// ListStatements calls of every READY session together (one per page of
+// page statements, one for a session with fewer than a page, or none) and
+// the most of any one session.
+func (f fleet) statementPages(s Situation, page int) (total, most int) {
+	for i := range f.n {
+		if !f.readyAt(i, s) {
+			continue
+		}
+		p := max(1, ceilDiv(f.statementCount(i), page))
+		total += p
+		most = max(most, p)
+	}
+	return total, most
 }

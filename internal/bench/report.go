@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -23,7 +24,7 @@ type Row struct {
 // calls × latency as its wall time.
 func EstimateNaive(c Case) *Result {
 	c.Naive = true
-	changed, events := fleet{n: c.N}.expect(c.Situation)
+	changed, events := newFleet(c).expect(c.Situation)
 	calls := NaiveCalls(c, changed, events)
 	return &Result{
 		Case: c, Calls: calls, Bound: calls, Changed: changed, Events: events,
@@ -35,14 +36,23 @@ func EstimateNaive(c Case) *Result {
 // WriteCalls prints the calls of every row by operation beside their lower
 // bound: a count equal to its bound is printed alone, another one with its
 // bound.
+// A column IDLE_MINUTES says which rows ran with idle detection when any
+// row's fleet is shaped for it (Case.ReadyEvery or Case.IdleMinutes).
 func WriteCalls(w io.Writer, rows []Row) {
+	idle := slices.ContainsFunc(rows, func(r Row) bool { return r.SW.Case.IdleMinutes > 0 || r.SW.Case.ReadyEvery > 1 })
 	head := []string{"N", "situation", "mode"}
+	if idle {
+		head = append(head, "IDLE_MINUTES")
+	}
 	head = append(head, Ops...)
 	head = append(head, "calls", "bound", "calls/bound", "polled", "published", "errors")
 	var cells [][]string
 	for _, r := range rows {
 		s := r.SW
 		line := []string{num(s.Case.N), string(s.Case.Situation), string(s.Case.Mode)}
+		if idle {
+			line = append(line, idleMinutes(s.Case))
+		}
 		for _, op := range Ops {
 			cell := num(s.Calls[op])
 			if s.Calls[op] != s.Bound[op] {
@@ -108,6 +118,55 @@ func WriteTimes(w io.Writer, rows []Row) {
 		cells = append(cells, line)
 	}
 	table(w, head, cells)
+}
+
+// WriteIdle prints what idle detection costs a run: its ListStatements
+// calls beside their bound, the bytes of statements they read, its wall
+// time beside its critical path and its peak heap, with idle detection
+// off and on.
+func WriteIdle(w io.Writer, rows []Row) {
+	head := []string{"N", "situation", "mode", "IDLE_MINUTES", "READY", "ListStatements", "Glue calls", "all calls", "ListStatements bytes read", "wall", "critical path", "wall/cp", "heap peak MiB", "Glue in flight (max)", "errors"}
+	var cells [][]string
+	for _, r := range rows {
+		s := r.SW
+		ready := 0
+		fl := newFleet(s.Case)
+		for i := range s.Case.N {
+			if fl.readyAt(i, s.Case.Situation) {
+				ready++
+			}
+		}
+		glue := s.Calls[OpListSessions] + s.Calls[OpGetSession] + s.Calls[OpListStatements]
+		glueBound := s.Bound[OpListSessions] + s.Bound[OpGetSession] + s.Bound[OpListStatements]
+		cells = append(cells, []string{num(s.Case.N), string(s.Case.Situation), string(s.Case.Mode), idleMinutes(s.Case), num(ready),
+			withBound(s.Calls[OpListStatements], s.Bound[OpListStatements]), withBound(glue, glueBound), withBound(s.Calls.Total(), s.Bound.Total()),
+			bytesCell(s.StatementBytes), dur(s.Wall), dur(s.CriticalPath), fmt.Sprintf("%.2f", float64(s.Wall)/float64(s.CriticalPath)),
+			mib(s.HeapPeak), num(s.GlueMaxInFlight), num(s.Errors)})
+	}
+	table(w, head, cells)
+}
+
+// withBound is n, and its bound in brackets when they differ.
+func withBound(n, bound int) string {
+	if n == bound {
+		return num(n)
+	}
+	return num(n) + " (bound " + num(bound) + ")"
+}
+
+func idleMinutes(c Case) string {
+	if c.IdleMinutes <= 0 {
+		return "off"
+	}
+	return num(c.IdleMinutes)
+}
+
+// bytesCell is a byte count, with MiB beside it from 1 MiB on.
+func bytesCell(n int64) string {
+	if n < 1<<20 {
+		return num(int(n))
+	}
+	return fmt.Sprintf("%s (%.2f MiB)", num(int(n)), float64(n)/(1<<20))
 }
 
 // ThrottleRow is a run under Glue throttling, or its unthrottled

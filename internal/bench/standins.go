@@ -49,9 +49,10 @@ type awsSide interface {
 	setLatency(time.Duration) error
 	throttle(perSecond float64, burst int) error
 	resetCalls() error
-	// calls returns the calls by operation and the most Glue requests
-	// served at once since resetCalls.
-	calls() (Calls, int, error)
+	// calls returns the calls by operation, the most Glue requests served
+	// at once and the bytes of the ListStatements answers since
+	// resetCalls.
+	calls() (callsReply, error)
 	close()
 }
 
@@ -64,13 +65,14 @@ type standIns struct {
 	eb  *forgetfulEventBridge
 }
 
-func newStandIns(fl fleet, page int) *standIns {
+func newStandIns(fl fleet, c Case) *standIns {
 	emu := glueemu.New()
-	for i := range fl.n {
-		emu.Put(fl.session(i))
+	fl.put(emu)
+	if c.PageSize > 0 {
+		emu.SetPageSize(c.PageSize)
 	}
-	if page > 0 {
-		emu.SetPageSize(page)
+	if c.StatementsPage > 0 {
+		emu.SetStatementsPageSize(c.StatementsPage)
 	}
 	return &standIns{fl: fl, emu: emu, db: fakeaws.NewDynamoDB(Table), eb: &forgetfulEventBridge{eb: fakeaws.NewEventBridge()}}
 }
@@ -88,7 +90,7 @@ func (s *standIns) resetCalls() {
 	s.eb.calls.Store(0)
 }
 
-func (s *standIns) calls() (Calls, int) {
+func (s *standIns) calls() callsReply {
 	c := Calls{}
 	for op, n := range s.emu.Calls() {
 		c[op] += n
@@ -97,7 +99,7 @@ func (s *standIns) calls() (Calls, int) {
 		c[op] += n
 	}
 	c[OpPutEvents] += int(s.eb.calls.Load())
-	return c.complete(), s.emu.MaxInFlight()
+	return callsReply{Calls: c.complete(), MaxInFlight: s.emu.MaxInFlight(), StatementBytes: s.emu.BytesServed(OpListStatements)}
 }
 
 // forgetfulEventBridge is the EventBridge stand-in without its memory: it
@@ -121,8 +123,8 @@ type localAWS struct {
 	srv *httptest.Server
 }
 
-func startLocalAWS(fl fleet, page int) *localAWS {
-	s := newStandIns(fl, page)
+func startLocalAWS(fl fleet, c Case) *localAWS {
+	s := newStandIns(fl, c)
 	return &localAWS{standIns: s, srv: httptest.NewServer(s.emu)}
 }
 
@@ -133,7 +135,7 @@ func (l *localAWS) change() error                          { l.standIns.change()
 func (l *localAWS) setLatency(d time.Duration) error       { l.standIns.setLatency(d); return nil }
 func (l *localAWS) throttle(rate float64, burst int) error { l.emu.RateLimit(rate, burst); return nil }
 func (l *localAWS) resetCalls() error                      { l.standIns.resetCalls(); return nil }
-func (l *localAWS) calls() (Calls, int, error)             { c, n := l.standIns.calls(); return c, n, nil }
+func (l *localAWS) calls() (callsReply, error)             { return l.standIns.calls(), nil }
 func (l *localAWS) close()                                 { l.srv.Close() }
 
 // controlPrefix is the path under which an AWS server takes the
@@ -152,11 +154,6 @@ func init() {
 	}
 }
 
-// serverArgs are what an AWS server is started with.
-type serverArgs struct {
-	N, PageSize int
-}
-
 // reply is a stand-in's answer over the wire.
 type reply[T any] struct {
 	Out     T
@@ -165,18 +162,19 @@ type reply[T any] struct {
 	Message string
 }
 
-// ServeAWS serves the AWS side of the fleet that arg (JSON: N and
-// PageSize) describes, on a free port of 127.0.0.1, and writes its URL as
+// ServeAWS serves the AWS side of the fleet of the case arg (JSON; only
+// N, PageSize and the fields that shape the fleet and its statements are
+// read), on a free port of 127.0.0.1, and writes its URL as
 // the first line of w: the Glue emulator, and under /bench/ the DynamoDB
 // and EventBridge stand-ins (gob over HTTP) and the benchmark's commands.
 // It returns when stdin reaches its end (the process that started it
 // closed it, or died).
 func ServeAWS(ctx context.Context, arg string, stdin io.Reader, w io.Writer) error {
-	var a serverArgs
-	if err := json.Unmarshal([]byte(arg), &a); err != nil {
+	var c Case
+	if err := json.Unmarshal([]byte(arg), &c); err != nil {
 		return fmt.Errorf("bench: aws server %q: %w", arg, err)
 	}
-	s := newStandIns(newFleet(a.N), a.PageSize)
+	s := newStandIns(newFleet(c), c)
 	mux := http.NewServeMux()
 	mux.Handle("/", s.emu)
 	command := func(name string, f func(url.Values) error) {
@@ -200,8 +198,7 @@ func ServeAWS(ctx context.Context, arg string, stdin io.Reader, w io.Writer) err
 	})
 	command("reset", func(url.Values) error { s.resetCalls(); return nil })
 	mux.HandleFunc(controlPrefix+"calls", func(w http.ResponseWriter, r *http.Request) {
-		c, n := s.calls()
-		_ = json.NewEncoder(w).Encode(callsReply{Calls: c, MaxInFlight: n})
+		_ = json.NewEncoder(w).Encode(s.calls())
 	})
 	serve(mux, "BatchGetItem", s.db.BatchGetItem, func(o *dynamodb.BatchGetItemOutput) batchGetOut {
 		return batchGetOut{Responses: o.Responses, UnprocessedKeys: o.UnprocessedKeys}
@@ -264,8 +261,9 @@ type (
 		FailedEntryCount int32
 	}
 	callsReply struct {
-		Calls       Calls
-		MaxInFlight int
+		Calls          Calls
+		MaxInFlight    int
+		StatementBytes int64
 	}
 )
 
@@ -337,16 +335,17 @@ func (r *remoteAWS) throttle(rate float64, burst int) error {
 	return err
 }
 func (r *remoteAWS) resetCalls() error { _, err := r.command("reset", nil); return err }
-func (r *remoteAWS) calls() (Calls, int, error) {
+func (r *remoteAWS) calls() (callsReply, error) {
 	b, err := r.command("calls", nil)
 	if err != nil {
-		return nil, 0, err
+		return callsReply{}, err
 	}
 	var c callsReply
 	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, 0, fmt.Errorf("bench: aws server calls %q: %w", b, err)
+		return callsReply{}, fmt.Errorf("bench: aws server calls %q: %w", b, err)
 	}
-	return c.Calls.complete(), c.MaxInFlight, nil
+	c.Calls = c.Calls.complete()
+	return c, nil
 }
 
 // call sends one stand-in operation to the server.
@@ -460,7 +459,7 @@ func (e remoteEventBridge) PutEvents(ctx context.Context, in *eventbridge.PutEve
 // startServer starts `exe -aws-server` for the case's fleet and returns
 // its URL and a function that stops it and waits for it.
 func startServer(ctx context.Context, exe string, c Case) (string, func(), error) {
-	arg, err := json.Marshal(serverArgs{N: c.N, PageSize: c.PageSize})
+	arg, err := json.Marshal(c)
 	if err != nil {
 		return "", nil, err
 	}

@@ -5,10 +5,16 @@
 // prints Markdown tables:
 // calls by operation against their lower bound, wall time against its
 // critical-path bound, peak memory, the naive poller's figures, runs under
-// Glue throttling, the bootstrap's size, the cold start against a
-// hello-world bootstrap, and the monthly cost of a 5-minute schedule.
+// Glue throttling, idle detection off and on (ListStatements calls and
+// the bytes of statements they read), the bootstrap's size, the cold
+// start against a hello-world bootstrap, and the monthly cost of a
+// 5-minute schedule.
 //
-//	go run ./internal/bench/run [-n 100,1000,10000] [-latency 20ms] [-naive-max 1000] [-coldstart 7] [-heapprofile dir]
+//	go run ./internal/bench/run [-n 100,1000,10000] [-latency 20ms] [-naive-max 1000] [-idle-n 1000] [-coldstart 7] [-heapprofile dir]
+//
+// The idle-detection cases alone:
+//
+//	go run ./internal/bench/run -n '' -throttle-n 0 -size=false -coldstart 0 -idle-n 1000
 //
 // Progress goes to stderr, the report to stdout.
 package main
@@ -45,6 +51,12 @@ func run() error {
 	throttleN := flag.Int("throttle-n", 1000, "fleet of the throttling case (0: skip it)")
 	throttleRate := flag.Float64("throttle-rate", 100, "Glue requests a second above which the emulator throttles")
 	throttleBurst := flag.Int("throttle-burst", 10, "the throttling emulator's burst")
+	idleN := flag.Int("idle-n", 1000, "fleet of the idle-detection cases, run with it off and on (0: skip them)")
+	idleMinutes := flag.Int("idle-minutes", 30, "IDLE_MINUTES of the idle-detection cases")
+	readyEvery := flag.Int("ready-every", 20, "in the idle-detection cases, one session in this many is READY, the others PROVISIONING (20: 5%)")
+	statements := flag.Int("statements", 20, "statements of each READY session in the idle-detection cases")
+	longStatements := flag.Int("long-statements", 250, "statements of the first READY session instead (several ListStatements pages; 0: as the others)")
+	statementBytes := flag.Int("statement-bytes", 4096, "bytes of code and output of each statement")
 	coldReps := flag.Int("coldstart", 7, "cold-start repetitions of each bootstrap (0: skip)")
 	size := flag.Bool("size", true, "build the arm64 bootstrap and print its size")
 	profiles := flag.String("heapprofile", "", "write each sessionwatch case's heap profile, taken at its peak heap in use, into `dir` (for go tool pprof)")
@@ -107,13 +119,24 @@ func run() error {
 		}
 	}
 
-	fmt.Fprintf(out, "## Calls by operation\n\nA count equal to its lower bound is printed alone; the bound is the issue's formula + 1 GetItem (the registry).\n\n")
-	bench.WriteCalls(out, rows)
-	fmt.Fprintf(out, "\n## Wall time and memory\n\nNaive poller: run for real up to N = %s, above that estimated as its calls × latency. Memory is the child process's, which holds the handler, the real Glue client and, in place of the DynamoDB and EventBridge clients, stubs sending the calls (gob over HTTP) to the stand-ins; the Glue emulator and the stand-ins run in another process. Heap in use sampled every %s; RSS is the child's maximum since the measured run began (in brackets: both at its start).\n\n",
-		fmtInt(int64(*naiveMax)), bench.SampleEvery)
-	bench.WriteTimes(out, rows)
-	fmt.Fprintf(out, "\n```\n%s\n```\n", bench.Formula)
+	if len(rows) > 0 { // -n '' leaves the fleets out
+		fmt.Fprintf(out, "## Calls by operation\n\nA count equal to its lower bound is printed alone; the bound is the issue's formula + 1 GetItem (the registry).\n\n")
+		bench.WriteCalls(out, rows)
+		fmt.Fprintf(out, "\n## Wall time and memory\n\nNaive poller: run for real up to N = %s, above that estimated as its calls × latency. Memory is the child process's, which holds the handler, the real Glue client and, in place of the DynamoDB and EventBridge clients, stubs sending the calls (gob over HTTP) to the stand-ins; the Glue emulator and the stand-ins run in another process. Heap in use sampled every %s; RSS is the child's maximum since the measured run began (in brackets: both at its start).\n\n",
+			fmtInt(int64(*naiveMax)), bench.SampleEvery)
+		bench.WriteTimes(out, rows)
+	}
+	if len(rows) > 0 || *idleN > 0 {
+		fmt.Fprintf(out, "\n```\n%s\n```\n", bench.Formula)
+	}
 
+	if *idleN > 0 {
+		shape := bench.Case{N: *idleN, Latency: *latency, ReadyEvery: *readyEvery,
+			Statements: *statements, LongStatements: *longStatements, StatementBytes: *statementBytes}
+		if err := idle(ctx, exe, out, shape, *idleMinutes); err != nil {
+			return err
+		}
+	}
 	if *throttleN > 0 {
 		if err := throttle(ctx, exe, out, *throttleN, *latency, *throttleRate, *throttleBurst); err != nil {
 			return err
@@ -177,6 +200,39 @@ func measure(ctx context.Context, exe string, c bench.Case) (*bench.Result, erro
 	}
 	fmt.Fprintf(os.Stderr, "%s, %d calls\n", r.Wall.Round(time.Millisecond), r.Calls.Total())
 	return r, nil
+}
+
+// idle measures the fleet shaped by shape in every situation and mode,
+// with idle detection off and with IDLE_MINUTES = minutes.
+func idle(ctx context.Context, exe string, out *os.File, shape bench.Case, minutes int) error {
+	var rows []bench.Row
+	for _, sit := range bench.Situations {
+		for _, mode := range bench.Modes {
+			for _, m := range []int{0, minutes} {
+				c := shape
+				c.Situation, c.Mode, c.IdleMinutes = sit, mode, m
+				r, err := measure(ctx, exe, c)
+				if err != nil {
+					return err
+				}
+				rows = append(rows, bench.Row{SW: r})
+			}
+		}
+	}
+	share := "every session"
+	if shape.ReadyEvery > 1 {
+		share = fmt.Sprintf("one session in %d (%.0f%%; the others PROVISIONING)", shape.ReadyEvery, 100/float64(shape.ReadyEvery))
+	}
+	long := ""
+	if shape.LongStatements > 0 {
+		long = fmt.Sprintf(", the first one %s", fmtInt(int64(shape.LongStatements)))
+	}
+	fmt.Fprintf(out, "\n## Idle detection\n\nN = %s, %s READY; each READY session has run %s statements%s, of %s bytes of code and output each; IDLE_MINUTES off, then %d. ListStatements: one call per page of %d statements per READY session (one for fewer), by ids and discovering alike. In the 5%%-changed situation the sessions that change are PROVISIONING ones.\n\n",
+		fmtInt(int64(shape.N)), share, fmtInt(int64(shape.Statements)), long, fmtInt(int64(shape.StatementBytes)), minutes, shape.StatementsPageSize())
+	bench.WriteCalls(out, rows)
+	fmt.Fprintln(out)
+	bench.WriteIdle(out, rows)
+	return nil
 }
 
 // throttle measures a 5%-changed run by ids without Glue throttling, and
