@@ -31,11 +31,14 @@ type fetched struct {
 // time: it loads their snapshots (up to AWSConcurrency chunks ahead),
 // asks Glue for each one ListSessions did not answer (MaxConcurrency calls
 // in flight), and diffs each as soon as its answer comes; a quiet session
-// is forgotten at once, so memory holds what changed, not the fleet. It
-// starts no Glue call after fetchCtx ends: the sessions it did not reach
-// are skipped, except those ListSessions answered, whose state is in hand.
-// It fails only when the table cannot be read.
-func (h *Handler) fetch(ctx, fetchCtx context.Context, p *plan, res *Result) (*fetched, error) {
+// is forgotten at once, so memory holds what changed, not the fleet, and
+// each full round of RoundSize changed sessions goes to r to be published
+// and saved while the polling goes on. It starts no Glue call and reads no
+// more snapshots after fetchCtx ends: the sessions it did not reach are
+// skipped (those ListSessions answered in a chunk it had read are still
+// diffed, their state being in hand). It fails only when the table cannot
+// be read.
+func (h *Handler) fetch(ctx, fetchCtx context.Context, p *plan, res *Result, r *rounds) (*fetched, error) {
 	at := h.Now().UTC().Truncate(time.Second) // EventBridge keeps an event's time to the second
 	resources := resourcesFor(ctx)
 	chunks := slices.Collect(slices.Chunk(p.order, state.BatchSize))
@@ -126,7 +129,10 @@ func (h *Handler) fetch(ctx, fetchCtx context.Context, p *plan, res *Result) (*f
 	var loadErr error
 	pos := 0
 	for i, chunk := range chunks {
-		if fetchCtx.Err() != nil && !slices.ContainsFunc(chunk, func(s *session) bool { return s.listed }) {
+		if fetchCtx.Err() != nil {
+			// Past the deadline, listed sessions too wait for the next run:
+			// their state is in hand, but reading and saving their snapshots
+			// is what the reserve has no room for.
 			for _, s := range chunk {
 				f.cutAt = min(f.cutAt, pos)
 				skip(s, false)
@@ -157,6 +163,18 @@ func (h *Handler) fetch(ctx, fetchCtx context.Context, p *plan, res *Result) (*f
 			pos++
 		}
 		loads.release()
+		// A full round of changed sessions is published and saved while
+		// the polling goes on.
+		mu.Lock()
+		var round []*session
+		if len(f.changed) >= RoundSize {
+			round = f.changed[:RoundSize:RoundSize]
+			f.changed = slices.Clone(f.changed[RoundSize:])
+		}
+		mu.Unlock()
+		if round != nil {
+			r.hand(fetchCtx, round)
+		}
 	}
 	close(work)
 	workers.Wait() // failures are per session

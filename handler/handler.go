@@ -108,9 +108,10 @@ func (e *RunError) Error() string { return e.Err.Error() }
 // Unwrap returns the cause.
 func (e *RunError) Unwrap() error { return e.Err }
 
-// Poll runs one poll: watch, fetch (load, poll, diff), publish, save. It
-// returns an error only when the run failed as a whole; the caller
-// reports it.
+// Poll runs one poll: watch, fetch (load, poll, diff), publish, save,
+// the last two in rounds of RoundSize changed sessions beside the polling
+// (rounds.go). It returns an error only when the run failed as a whole;
+// the caller reports it.
 func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 	start := h.Now()
 	coldStart := !h.started.Swap(true)
@@ -133,20 +134,18 @@ func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := h.fetch(ctx, fetchCtx, p, res)
+	r := h.startRounds(ctx, publishCtx, p, req.DryRun)
+	f, err := h.fetch(ctx, fetchCtx, p, res, r)
 	if err != nil {
+		r.stop() // the rounds committed already are saved
 		return nil, err
 	}
-	events := gather(p.outbox, f.changed, resourcesFor(ctx))
-	res.countChanges(f.changed)
+	if err := r.finish(f.changed, res); err != nil {
+		return nil, err
+	}
 	if req.DryRun {
-		res.listEvents(events)
 		h.summary(ctx, req, res, start, coldStart)
 		return res, nil
-	}
-	h.publish(publishCtx, events, res)
-	if err := h.save(ctx, f.changed, events, res); err != nil {
-		return nil, err
 	}
 	if req.CloudTrail == nil {
 		// A run started by a CloudTrail record polls one session: where
@@ -154,7 +153,7 @@ func (h *Handler) Poll(ctx context.Context, req Request) (*Result, error) {
 		h.recordCursor(ctx, p, f, res)
 	}
 	h.summary(ctx, req, res, start, coldStart)
-	if err := h.noneAccepted(events, res); err != nil {
+	if err := r.noneAccepted(); err != nil {
 		return nil, err
 	}
 	if err := creatorUnrecorded(req.CloudTrail, res); err != nil {

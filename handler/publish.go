@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -81,13 +80,13 @@ type publisher struct {
 	parallel int           // PutEvents calls in flight at once
 }
 
-// publish sends the run's events and counts those EventBridge accepted.
-func (h *Handler) publish(ctx context.Context, events []*outgoing, res *Result) {
+// publish sends a round's events, counting in res those EventBridge
+// accepted and in causes why the others were not (how many for each).
+func (h *Handler) publish(ctx context.Context, events []*outgoing, res *Result, causes map[string]int) {
 	if len(events) == 0 {
 		return // a run with nothing to publish does not touch EventBridge
 	}
 	h.pub.publish(ctx, events)
-	causes := map[string]int{} // why events were not published: how many
 	for _, o := range events {
 		if o.err == nil {
 			res.Published++
@@ -95,22 +94,6 @@ func (h *Handler) publish(ctx context.Context, events []*outgoing, res *Result) 
 		}
 		causes[strings.Replace(o.err.Error(), "entry "+o.ev.EventID+": ", "", 1)]++
 	}
-	if res.Published == 0 {
-		return // the run fails (noneAccepted), and Invoke logs it once
-	}
-	// One line per cause, not per event: an outage leaves thousands.
-	for _, cause := range slices.Sorted(maps.Keys(causes)) {
-		h.Logger.WarnContext(ctx, "events not published, kept for the next run", "events", causes[cause], "error", cause)
-	}
-}
-
-// noneAccepted is the run's failure when it had events to publish and
-// EventBridge accepted none of them (they are kept for the next run).
-func (h *Handler) noneAccepted(events []*outgoing, res *Result) error {
-	if len(events) == 0 || res.Published > 0 {
-		return nil
-	}
-	return fmt.Errorf("publish to event bus %s: none of %d events was accepted (kept for the next run): %w", h.cfg.EventBus, len(events), events[0].err)
 }
 
 // publish sends every event, setting its err to nil on success or to why
