@@ -34,10 +34,9 @@ type fetched struct {
 // is forgotten at once, so memory holds what changed, not the fleet, and
 // each full round of RoundSize changed sessions goes to r to be published
 // and saved while the polling goes on. It starts no Glue call and reads no
-// more snapshots after fetchCtx ends: the sessions it did not reach are
-// skipped (those ListSessions answered in a chunk it had read are still
-// diffed, their state being in hand). It fails only when the table cannot
-// be read.
+// more snapshots after fetchCtx ends than one round of sessions
+// ListSessions answered (their state is in hand): the sessions it did not
+// reach are skipped. It fails only when the table cannot be read.
 func (h *Handler) fetch(ctx, fetchCtx context.Context, p *plan, res *Result, r *rounds) (*fetched, error) {
 	at := h.Now().UTC().Truncate(time.Second) // EventBridge keeps an event's time to the second
 	resources := resourcesFor(ctx)
@@ -127,18 +126,22 @@ func (h *Handler) fetch(ctx, fetchCtx context.Context, p *plan, res *Result, r *
 	}
 
 	var loadErr error
-	pos := 0
+	pos, late := 0, 0
 	for i, chunk := range chunks {
-		if fetchCtx.Err() != nil {
-			// Past the deadline, listed sessions too wait for the next run:
-			// their state is in hand, but reading and saving their snapshots
-			// is what the reserve has no room for.
+		if fetchCtx.Err() != nil && (late >= RoundSize || !slices.ContainsFunc(chunk, func(s *session) bool { return s.listed })) {
+			// Past the deadline, sessions ListSessions answered are still
+			// diffed, their state being in hand, but one round of them at
+			// most: reading and saving more snapshots would overrun the
+			// reserve. The others wait for the next run.
 			for _, s := range chunk {
 				f.cutAt = min(f.cutAt, pos)
 				skip(s, false)
 				pos++
 			}
 			continue
+		}
+		if fetchCtx.Err() != nil {
+			late += len(chunk)
 		}
 		snaps, unreadable, err := loads.wait(ctx, i)
 		if err != nil {

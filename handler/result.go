@@ -54,7 +54,7 @@ type Result struct {
 // countChanges counts the sessions that changed, and their alerts by kind
 // for the run's metrics.
 func (r *Result) countChanges(changed []*session) {
-	r.Changed = len(changed)
+	r.Changed += len(changed)
 	for _, s := range changed {
 		for _, kind := range s.alerts {
 			if r.alerts == nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+
+	"sessionwatch/state"
 )
 
 // RoundSize is how many changed sessions a run publishes and saves at a
@@ -15,7 +17,7 @@ import (
 // Every round but the last holds exactly RoundSize sessions, so that a
 // fleet whose sessions have one event each fills its PutEvents batches
 // as one round would.
-const RoundSize = 1000
+const RoundSize = 500
 
 // rounds publishes and saves a run's changed sessions, one round at a
 // time, beside fetch: fetch hands it a round when RoundSize sessions have
@@ -31,7 +33,7 @@ type rounds struct {
 	resources  func(string) []string
 	// outbox goes with the first round; kept are its eventIds, which a
 	// re-observed change of a later round must not send twice.
-	outbox []*outgoing
+	outbox []state.Event
 	kept   map[string]bool
 
 	in       chan []*session
@@ -52,9 +54,9 @@ func (h *Handler) startRounds(ctx, publishCtx context.Context, p *plan, dryRun b
 		h: h, ctx: ctx, publishCtx: publishCtx, resources: resourcesFor(ctx),
 		kept: map[string]bool{}, causes: map[string]int{}, done: make(chan struct{}), part: &Result{},
 	}
-	r.outbox = gather(p.outbox, nil, r.resources)
-	for _, o := range r.outbox {
-		r.kept[o.ev.EventID] = true
+	r.outbox = p.outbox
+	for _, ev := range p.outbox {
+		r.kept[ev.EventID] = true
 	}
 	if dryRun {
 		close(r.done)
@@ -142,24 +144,22 @@ func (r *rounds) noneAccepted() error {
 		r.h.cfg.EventBus, r.attempted, r.firstErr)
 }
 
-// events are the events of a round: the outbox's with the first, then the
-// new events of its sessions that the outbox does not hold already.
+// events are the events of a round: with the first, the outbox's and
+// its sessions' new ones, in session and sequence order; with a later
+// one, its sessions' new events that the outbox did not hold already.
 func (r *rounds) events(batch []*session) []*outgoing {
-	events := gather(nil, batch, r.resources)
-	if len(r.kept) > 0 {
-		fresh := events[:0]
-		for _, o := range events {
-			if !r.kept[o.ev.EventID] {
-				fresh = append(fresh, o)
-			}
-		}
-		events = fresh
-	}
+	events := gather(r.outbox, batch, r.resources)
 	if r.outbox != nil {
-		events = append(r.outbox, events...)
 		r.outbox = nil
+		return events
 	}
-	return events
+	fresh := events[:0]
+	for _, o := range events {
+		if !r.kept[o.ev.EventID] {
+			fresh = append(fresh, o)
+		}
+	}
+	return fresh
 }
 
 // commit publishes a round's events, then saves its sessions (save.go).

@@ -468,3 +468,83 @@ func TestBackfill(t *testing.T) {
 		t.Errorf("later run announced %v, want nothing", got)
 	}
 }
+
+// slowGlue answers GetSession after a delay, as Glue does over the wire.
+type slowGlue struct {
+	handler.Glue
+	delay time.Duration
+}
+
+func (g slowGlue) GetSession(ctx context.Context, in *glue.GetSessionInput, opts ...func(*glue.Options)) (*glue.GetSessionOutput, error) {
+	select {
+	case <-time.After(g.delay):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return g.Glue.GetSession(ctx, in, opts...)
+}
+
+// TestFirstRunsAtScale: runs over more new sessions than one run can poll
+// and save (the first runs over a large fleet: every session a first
+// sighting). Each run saves, before its deadline, everything it polled,
+// in rounds beside the polling, and records where it stopped: no save
+// fails, no run fails, every session is announced once, and the fleet is
+// covered within ⌈N / k⌉ runs. Before rounds, a run polled until its
+// reserve and then saved everything at once: the saves overran the
+// deadline ("session not saved: context deadline exceeded"), the cursor
+// was not written, and later runs published the same changes again.
+func TestFirstRunsAtScale(t *testing.T) {
+	const n = 4000
+	ids := manyIDs(n, "s-")
+	tb := newTestbed(t, env("SESSION_IDS", strings.Join(ids, ",")), env("MAX_CONCURRENCY", "4"))
+	for _, id := range ids {
+		tb.glue.put(bare(id, "READY"), nil)
+	}
+	tb.db.Latency = 10 * time.Millisecond // a save takes 10 ms, 16 in flight: 1,600 a second
+	h := tb.newHandler(slowGlue{Glue: tb.glue, delay: 2 * time.Millisecond}, nil)
+	h.DeadlineReserve = 1500 * time.Millisecond
+	const window = 3 * time.Second
+
+	announced := map[string]int{} // session id → first sightings published
+	k := n
+	for run := 1; len(announced) < n; run++ {
+		if run > 12 {
+			t.Fatalf("after %d runs, %d of %d sessions announced", run-1, len(announced), n)
+		}
+		tb.reset()
+		ctx, cancel := context.WithTimeout(lambdaCtx(), window)
+		deadline, _ := ctx.Deadline()
+		res, err := h.Poll(ctx, handler.Request{})
+		returned := time.Now()
+		cancel()
+		if err != nil {
+			t.Fatalf("run %d failed: %v", run, err)
+		}
+		if returned.After(deadline) {
+			t.Errorf("run %d returned %v after its deadline", run, returned.Sub(deadline))
+		}
+		if len(res.Errors) > 0 {
+			t.Fatalf("run %d: %d errors, the first %+v; want every session it polled saved", run, len(res.Errors), res.Errors[0])
+		}
+		for _, e := range tb.events(t) {
+			announced[e.detail.SessionID]++
+		}
+		k = min(k, res.Polled)
+		t.Logf("run %d: polled %d, changed %d, published %d, skipped %d", run, res.Polled, res.Changed, res.Published, len(res.Skipped))
+		if res.Published != res.Changed {
+			t.Errorf("run %d: changed %d, published %d; want each new session's first sighting published, once", run, res.Changed, res.Published)
+		}
+		if run > (n+k-1)/k+1 {
+			t.Fatalf("run %d: %d of %d sessions announced; the fewest polled in a run was %d", run, len(announced), n, k)
+		}
+		tb.advance(time.Minute)
+	}
+	for id, times := range announced {
+		if times != 1 {
+			t.Errorf("%s announced %d times, want once", id, times)
+		}
+	}
+	if got := len(tb.snapshots(t)); got != n {
+		t.Errorf("%d snapshots saved, want %d", got, n)
+	}
+}
