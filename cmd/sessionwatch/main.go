@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"time"
 
@@ -116,10 +117,19 @@ func run(ctx context.Context, args []string, lookup handler.Lookup, stdout, stde
 	case "track", "untrack":
 		fs := newFlags(cmd+" ID...", fmt.Sprintf("%ss session ids in the registry kept in SNAPSHOT_TABLE. Ids are read as\nSESSION_IDS is: an argument may hold several, separated by commas; blanks\naround an id, empty items and repeats are dropped.", strings.ToUpper(cmd[:1])+cmd[1:]), stderr)
 		stackName := fs.String("stack", "", "the table of this deployed CloudFormation stack (name or id) instead of SNAPSHOT_TABLE")
-		if err := parse(fs, args, 1); err != nil {
+		from := fs.String("from", "", "also read ids from this file (- for standard input), one or more a line, for more ids than a command line holds")
+		if err := parse(fs, args, anyArgs); err != nil {
 			return err
 		}
-		ids, err := handler.ParseSessionIDs(fs.Args()...)
+		lists := fs.Args()
+		if *from != "" {
+			text, err := readIDs(*from, stdin)
+			if err != nil {
+				return err
+			}
+			lists = append(lists, strings.ReplaceAll(text, "\n", ","))
+		}
+		ids, err := handler.ParseSessionIDs(lists...)
 		if err != nil {
 			return usageError{err.Error()}
 		}
@@ -133,14 +143,23 @@ func run(ctx context.Context, args []string, lookup handler.Lookup, stdout, stde
 		if err != nil {
 			return err
 		}
-		if cmd == "track" {
-			err = app.Store.Track(ctx, ids)
-		} else {
-			expires := time.Now().Add(time.Duration(app.Config.RetentionDays) * 24 * time.Hour).Unix()
-			err = app.Store.Untrack(ctx, ids, expires)
-		}
-		if err != nil {
-			return err
+		// In batches, saying how far it got: every write can be repeated,
+		// so after a failure the same command picks up where it stopped.
+		expires := time.Now().Add(time.Duration(app.Config.RetentionDays) * 24 * time.Hour).Unix()
+		done := 0
+		for batch := range slices.Chunk(ids, cliBatch) {
+			if cmd == "track" {
+				err = app.Store.Track(ctx, batch)
+			} else {
+				err = app.Store.Untrack(ctx, batch, expires)
+			}
+			if err != nil {
+				return fmt.Errorf("%sed %d of %d session(s), then: %w", cmd, done, len(ids), err)
+			}
+			done += len(batch)
+			if len(ids) > cliBatch {
+				fmt.Fprintf(stderr, "%sed %d of %d\n", cmd, done, len(ids))
+			}
 		}
 		fmt.Fprintf(stdout, "%sed %d session(s)\n", cmd, len(ids))
 		return nil
@@ -174,6 +193,10 @@ func hasFlags(fs *flag.FlagSet) bool {
 
 // parse parses flags and checks the count of positional arguments: exactly
 // zero when minArgs is 0, at least minArgs otherwise.
+// anyArgs is parse's minArgs for a command whose arguments may all come
+// from elsewhere (track --from).
+const anyArgs = -1
+
 func parse(fs *flag.FlagSet, args []string, minArgs int) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -224,4 +247,26 @@ func pollRequest(dryRun bool, ids, discover, tags string) (handler.Request, erro
 
 func logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// stdin is what track --from - reads; tests replace it.
+var stdin io.Reader = os.Stdin
+
+// cliBatch is how many ids track and untrack write before saying how far
+// they got.
+const cliBatch = 1000
+
+// readIDs reads the text of an ids file, or of stdin for "-".
+func readIDs(name string, stdin io.Reader) (string, error) {
+	var b []byte
+	var err error
+	if name == "-" {
+		b, err = io.ReadAll(stdin)
+	} else {
+		b, err = os.ReadFile(name)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read ids: %w", err)
+	}
+	return string(b), nil
 }

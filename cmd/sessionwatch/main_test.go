@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +22,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
 	"sessionwatch/internal/awstest"
@@ -232,6 +236,68 @@ func TestCLIAgainstMoto(t *testing.T) {
 	out, _, code = runCLI(t, env, "list")
 	if code != 0 || !strings.Contains(out, "s-1") || !strings.Contains(out, "READY") || strings.Contains(out, "s-2") {
 		t.Errorf("list: exit %d, %q", code, out)
+	}
+}
+
+// TestCLITrackFromFile: more ids than a command line holds (1,200 here;
+// 100,000 of 255 characters would be 25 MB) are read from a file or
+// standard input, written in batches of 1,000 with the progress on stderr,
+// and polled by the next run.
+func TestCLITrackFromFile(t *testing.T) {
+	endpoint := awstest.Endpoint(t)
+	cfg := awstest.Config(t, endpoint)
+	table := awstest.NewTable(t, cfg)
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": awstest.Region,
+		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_PROFILE": "", "AWS_CONFIG_FILE": "/dev/null",
+	} {
+		t.Setenv(k, v)
+	}
+	env := map[string]string{"SNAPSHOT_TABLE": table}
+	var ids []string
+	var text strings.Builder
+	for i := range 1200 {
+		id := fmt.Sprintf("nb-%04d", i)
+		ids = append(ids, id)
+		sep := "\n"
+		if i%3 == 0 {
+			sep = ", " // several a line too
+		}
+		text.WriteString(" " + id + sep)
+	}
+	file := filepath.Join(t.TempDir(), "ids.txt")
+	if err := os.WriteFile(file, []byte(text.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runCLI(t, env, "track", "--from", file, "extra-1")
+	if code != 0 || !strings.Contains(out, "tracked 1201 session(s)") {
+		t.Fatalf("track --from: exit %d, %q %q; want 1,201 tracked", code, out, errOut)
+	}
+	if want := "tracked 1000 of 1201\ntracked 1201 of 1201\n"; errOut != want {
+		t.Errorf("progress %q, want %q", errOut, want)
+	}
+	store := state.NewStore(dynamodb.NewFromConfig(cfg), table)
+	shelf, err := store.ReadShelf(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := slices.Sorted(slices.Values(append(slices.Clone(ids), "extra-1"))); !slices.Equal(shelf.Watched, want) {
+		t.Errorf("registry holds %d ids, want the %d given", len(shelf.Watched), len(want))
+	}
+
+	stdin = strings.NewReader(strings.Join(ids[:600], "\n"))
+	defer func() { stdin = os.Stdin }()
+	if out, errOut, code := runCLI(t, env, "untrack", "--from", "-"); code != 0 || !strings.Contains(out, "untracked 600 session(s)") {
+		t.Fatalf("untrack --from -: exit %d, %q %q", code, out, errOut)
+	}
+	if shelf, err = store.ReadShelf(t.Context()); err != nil || len(shelf.Watched) != 601 {
+		t.Errorf("registry holds %d ids (%v), want 601 after untracking 600", len(shelf.Watched), err)
+	}
+	if _, errOut, code := runCLI(t, env, "track", "--from", filepath.Join(t.TempDir(), "missing")); code != 1 || !strings.Contains(errOut, "read ids") {
+		t.Errorf("track --from a missing file: exit %d, %q; want 1 and the file named", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, env, "track"); code != 2 || !strings.Contains(errOut, "at least 1 session id") {
+		t.Errorf("track without ids: exit %d, %q; want a usage error", code, errOut)
 	}
 }
 
