@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -506,19 +505,8 @@ func TestIdleStatementCalls(t *testing.T) {
 				tb.glue.setStatements("n-gone", statements(3)...)
 
 				// Every Glue call, counted in flight.
-				var mu sync.Mutex
-				inFlight, most := 0, 0
-				call := func() error {
-					mu.Lock()
-					inFlight++
-					most = max(most, inFlight)
-					mu.Unlock()
-					time.Sleep(2 * time.Millisecond)
-					mu.Lock()
-					inFlight--
-					mu.Unlock()
-					return nil
-				}
+				var calls gauge
+				call := func() error { return calls.call(2 * time.Millisecond) }
 				tb.glue.getErr = func(string) error { return call() }
 				tb.glue.listErr = func(int) error { return call() }
 				tb.glue.statementsErr = func(string, int) error { return call() }
@@ -553,7 +541,7 @@ func TestIdleStatementCalls(t *testing.T) {
 				// Discovering with idle detection off, the only Glue calls
 				// are the ListSessions pages, one after the other.
 				concurrent := mode == "by id" || idle != "off"
-				if most > maxConcurrency || (concurrent && most < 2) {
+				if most := calls.peak(); most > maxConcurrency || (concurrent && most < 2) {
 					t.Errorf("Glue calls in flight: at most %d, want up to MAX_CONCURRENCY=%d", most, maxConcurrency)
 				}
 			})

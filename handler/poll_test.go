@@ -1015,24 +1015,13 @@ func TestPollConcurrency(t *testing.T) {
 	for _, id := range ids {
 		tb.glue.put(bare(id, "READY"), nil)
 	}
-	var mu sync.Mutex
-	inFlight, most := 0, 0
-	tb.glue.getErr = func(string) error {
-		mu.Lock()
-		inFlight++
-		most = max(most, inFlight)
-		mu.Unlock()
-		time.Sleep(2 * time.Millisecond)
-		mu.Lock()
-		inFlight--
-		mu.Unlock()
-		return nil
-	}
+	var calls gauge
+	tb.glue.getErr = func(string) error { return calls.call(2 * time.Millisecond) }
 	res := tb.poll(t, context.Background(), handler.Request{})
 	if res.Published != 40 {
 		t.Errorf("published: got %d, want 40", res.Published)
 	}
-	if most > 3 || most < 2 {
+	if most := calls.peak(); most > 3 || most < 2 {
 		t.Errorf("GetSession calls in flight: got at most %d, want up to MAX_CONCURRENCY=3", most)
 	}
 }

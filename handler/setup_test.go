@@ -962,3 +962,29 @@ func (b *syncBuffer) Len() int {
 	defer b.mu.Unlock()
 	return b.buf.Len()
 }
+
+// gauge counts the calls in flight and the most there were at once.
+type gauge struct {
+	mu        sync.Mutex
+	now, most int
+}
+
+// call is one call that lasts d.
+func (g *gauge) call(d time.Duration) error {
+	g.mu.Lock()
+	g.now++
+	g.most = max(g.most, g.now)
+	g.mu.Unlock()
+	time.Sleep(d)
+	g.mu.Lock()
+	g.now--
+	g.mu.Unlock()
+	return nil
+}
+
+// peak is the most calls there were in flight at once.
+func (g *gauge) peak() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.most
+}
