@@ -245,7 +245,8 @@ var USEast1 = Prices{
 
 // WriteCost prints the monthly cost of running each row's case on every
 // tick of the schedule. Read units: a strongly consistent read of an item
-// up to 4 KB is one, for each key BatchGetItem reads and for the registry;
+// up to 4 KB is one, for each key BatchGetItem reads and for the run item
+// (the index's Query pages, half a unit per 4 KB, are left out);
 // write units: a snapshot is under 1 KB, one each; Glue's API calls are
 // free (interactive sessions are billed by DPU-hour).
 func WriteCost(w io.Writer, rows []Row, p Prices) {

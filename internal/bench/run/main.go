@@ -20,6 +20,8 @@
 //
 //	go run ./internal/bench/run -n '' -registry-n '' -idle-n 0 -throttle-n 0 -size=false -coldstart 0
 //
+// and in the 5%-changed situation too: -big-situations "quiet,5% changed".
+//
 // The idle-detection cases alone:
 //
 //	go run ./internal/bench/run -n '' -throttle-n 0 -size=false -coldstart 0 -idle-n 1000
@@ -57,7 +59,8 @@ func run() error {
 	ns := flag.String("n", "100,1000,10000", "fleet sizes, comma-separated (empty: none)")
 	registryNs := flag.String("registry-n", "10000", "fleet sizes also watched through the registry (ids tracked as `sessionwatch track` does), comma-separated (empty: none)")
 	memoryMB := flag.Int("memory", 128, "the function's memory in MB: sessionwatch's cases run under the soft limit the bootstrap sets from it, half of it (0: none)")
-	bigN := flag.Int("big-n", 100000, "tracked ids of the large registry case, a quiet run (0: skip it)")
+	bigN := flag.Int("big-n", 100000, "tracked ids of the large registry case (0: skip it)")
+	bigSituations := flag.String("big-situations", string(bench.Quiet), "situations of the large registry case, comma-separated: quiet, 5% changed (first: its set-up RSS is a first run's already)")
 	bigIDLength := flag.Int("big-id-length", 255, "characters of each id of the large registry case")
 	bigLatency := flag.Duration("big-latency", 0, "latency added to every AWS call in the large registry case's run (0: none; at 20ms its GetSession calls alone take longer than the function's timeout); its index is also read alone at -latency")
 	latency := flag.Duration("latency", 20*time.Millisecond, "latency added to every AWS call")
@@ -163,11 +166,19 @@ func run() error {
 		}
 	}
 	if *bigN > 0 {
-		c := bench.Case{N: *bigN, Situation: bench.Quiet, Mode: bench.Registry, Latency: *bigLatency, IDLength: *bigIDLength, MemoryMB: *memoryMB, IndexLatency: *latency}
-		if *profiles != "" {
-			c.HeapProfile = filepath.Join(*profiles, fmt.Sprintf("heap-%d-quiet-registry-%dchars.pprof", c.N, c.IDLength))
+		var cases []bench.Case
+		for f := range strings.SplitSeq(*bigSituations, ",") {
+			sit := bench.Situation(strings.TrimSpace(f))
+			if !slices.Contains(bench.Situations, sit) {
+				return fmt.Errorf("-big-situations: %q is not a situation", f)
+			}
+			c := bench.Case{N: *bigN, Situation: sit, Mode: bench.Registry, Latency: *bigLatency, IDLength: *bigIDLength, MemoryMB: *memoryMB, IndexLatency: *latency}
+			if *profiles != "" {
+				c.HeapProfile = filepath.Join(*profiles, fmt.Sprintf("heap-%d-%s-registry-%dchars.pprof", c.N, strings.ReplaceAll(string(sit), "% ", "pct-"), c.IDLength))
+			}
+			cases = append(cases, c)
 		}
-		if err := big(ctx, exe, out, c); err != nil {
+		if err := big(ctx, exe, out, cases); err != nil {
 			return err
 		}
 	}
@@ -216,7 +227,7 @@ func run() error {
 		}
 	}
 	if len(cost) > 0 {
-		fmt.Fprintf(out, "\n## Monthly cost of a 5-minute schedule\n\nEvery run the same as the measured one (run time at %s a call); us-east-1 list prices, no free tier: Lambda arm64 %d MB at $0.0000133334/GB-s + $0.20/million requests, DynamoDB on-demand $0.125/million RRU (one per strongly consistent read ≤ 4 KB: every BatchGetItem key and the registry) and $0.625/million WRU (one per snapshot write ≤ 1 KB), EventBridge $1.00/million custom events; %s runs a month (730 h); Glue API calls are free.\n\n",
+		fmt.Fprintf(out, "\n## Monthly cost of a 5-minute schedule\n\nEvery run the same as the measured one (run time at %s a call); us-east-1 list prices, no free tier: Lambda arm64 %d MB at $0.0000133334/GB-s + $0.20/million requests, DynamoDB on-demand $0.125/million RRU (one per strongly consistent read ≤ 4 KB: every BatchGetItem key and the run item; the index's Query pages, eventually consistent, half a unit per 4 KB of index, are left out: under 1%% of the reads at these sizes) and $0.625/million WRU (one per snapshot write ≤ 1 KB), EventBridge $1.00/million custom events; %s runs a month (730 h); Glue API calls are free.\n\n",
 			*latency, bench.USEast1.MemoryMB, fmtInt(int64(bench.USEast1.RunsPerMonth)))
 		bench.WriteCost(out, cost, bench.USEast1)
 	}
@@ -325,33 +336,52 @@ func softLimit(memoryMB int) string {
 	return fmt.Sprintf("Sessionwatch's cases run under the soft memory limit the bootstrap sets for a %d MB function (%d MiB, half of it; wiring.LimitMemory).", memoryMB, memoryMB/2)
 }
 
-// big measures the quiet run of c, a large fleet tracked through the
-// registry, with a read of its index alone at c.IndexLatency after it, and
-// prints them with the verdict on the function's memory (the RSS peak
-// against c.MemoryMB).
-func big(ctx context.Context, exe string, out *os.File, c bench.Case) error {
-	r, err := measure(ctx, exe, c)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "\n## %s tracked ids of %d characters\n\nTracked through the registry (state.Store.Track, %s ids at a time, as `sessionwatch track` and requests do), then a quiet run over them all%s. Index read: the run's, from the start of its first Query page to the end of its last; then the index read alone (state.Store.ReadShelf) at %s a call. RSS: the child's maximum during the run (in brackets: at its start); set-up: its maximum before the run (tracking, and the seed run, a first run over the whole fleet, which publishes and saves every session). %s\n\n",
-		fmtInt(int64(c.N)), c.IDLength, fmtInt(int64(handler.MaxRequestIDs)), latencyNote(c.Latency), c.IndexLatency, softLimit(c.MemoryMB))
-	bench.WriteBig(out, []*bench.Result{r})
-	if c.MemoryMB > 0 {
-		verdict := "within"
-		if r.RSSPeak > uint64(c.MemoryMB)*1e6 {
-			verdict = "OVER"
+// big measures the runs cases, a large fleet tracked through the
+// registry, each with a read of its index alone at IndexLatency after it,
+// and prints them with the verdict on the function's memory (each RSS
+// peak against MemoryMB).
+func big(ctx context.Context, exe string, out *os.File, cases []bench.Case) error {
+	var rs []*bench.Result
+	for _, c := range cases {
+		r, err := measure(ctx, exe, c)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(out, "\nPeak RSS of the quiet run: %.1f MB, %s the function's %d MB.\n", float64(r.RSSPeak)/1e6, verdict, c.MemoryMB)
+		rs = append(rs, r)
+	}
+	if len(rs) == 0 {
+		return nil
+	}
+	c := cases[0]
+	fmt.Fprintf(out, "\n## %s tracked ids of %d characters\n\nTracked through the registry (state.Store.Track, %s ids at a time, as `sessionwatch track` and requests do), then a run over them all%s. Index read: the run's, from the start of its first Query page to the end of its last; then the index read alone (state.Store.ReadShelf) at %s a call. RSS: the child's maximum during the run (in brackets: at its start); set-up: its maximum before the run (tracking, and the seed run, a first run over the whole fleet, which publishes and saves every session). %s\n\n",
+		fmtInt(int64(c.N)), c.IDLength, fmtInt(int64(handler.MaxRequestIDs)), latencyNote(c, c.IndexLatency), c.IndexLatency, softLimit(c.MemoryMB))
+	bench.WriteBig(out, rs)
+	if c.MemoryMB > 0 {
+		fmt.Fprintln(out)
+		for _, r := range rs {
+			verdict := "within"
+			if r.RSSPeak > uint64(c.MemoryMB)*1e6 {
+				verdict = "OVER"
+			}
+			fmt.Fprintf(out, "Peak RSS of the %s run: %.1f MB, %s the function's %d MB.\n", r.Case.Situation, float64(r.RSSPeak)/1e6, verdict, c.MemoryMB)
+		}
 	}
 	return nil
 }
 
-func latencyNote(d time.Duration) string {
-	if d == 0 {
-		return ", without added latency (at 20 ms a call, its GetSession calls alone would take longer than the function's timeout: runs cut short by it share the fleet)"
+// latencyNote says at which latency c ran, and, without any, whether its
+// GetSession calls alone would outlast the function's timeout at typical
+// latency (then runs cut short by the deadline share the fleet).
+func latencyNote(c bench.Case, typical time.Duration) string {
+	if c.Latency > 0 {
+		return fmt.Sprintf(", %s a call", c.Latency)
 	}
-	return fmt.Sprintf(", %s a call", d)
+	least := time.Duration((c.N+c.Concurrency()-1)/c.Concurrency()) * typical
+	if least <= bench.LambdaTimeout {
+		return ", without added latency"
+	}
+	return fmt.Sprintf(", without added latency (at %s a call its GetSession calls alone take %s, longer than the function's %s timeout: runs cut short by it share the fleet)",
+		typical, least.Round(time.Second), bench.LambdaTimeout)
 }
 
 func fmtInt(n int64) string {
