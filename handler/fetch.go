@@ -56,6 +56,7 @@ func (h *Handler) fetch(ctx, fetchCtx context.Context, p *plan, res *Result, r *
 	}
 	done := func(s *session, err error) {
 		if err != nil { // Glue did not answer: the snapshot stays, a later run polls it again
+			s.prev = nil // as a quiet session's, read by nothing else
 			mu.Lock()
 			defer mu.Unlock()
 			res.fail(s.id, err)
@@ -67,6 +68,9 @@ func (h *Handler) fetch(ctx, fetchCtx context.Context, p *plan, res *Result, r *
 		s.prev = p.floor(s)
 		diffErr := h.diffSession(s, at, resources(s.id))
 		s.answer = nil // a large fleet's answers need not outlive the diff
+		if s.next == nil {
+			s.prev, s.activity = nil, nil // quiet or failed: only save reads them, of changed sessions
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		res.Polled++

@@ -19,12 +19,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 
 	"sessionwatch/handler"
@@ -41,6 +43,12 @@ const (
 	ByIDs Mode = "ids"
 	// Discover watches what ListSessions returns (DISCOVER=true).
 	Discover Mode = "discover"
+	// Registry watches the sessions tracked in the table's registry, as
+	// `sessionwatch track` and requests' "track" put them there (neither
+	// SESSION_IDS nor DISCOVER), and calls GetSession for each. The ids
+	// are tracked before the first run, in batches of
+	// handler.MaxRequestIDs, through state.Store.Track.
+	Registry Mode = "registry"
 )
 
 // Situation is what changed in the fleet since the previous run.
@@ -56,6 +64,8 @@ const (
 )
 
 // Situations and Modes list the values in the order the tables print them.
+// Modes are the modes measured at every fleet size; Registry is measured
+// at the sizes the runner's -registry-n names.
 var (
 	Situations = []Situation{Quiet, Changed, First}
 	Modes      = []Mode{ByIDs, Discover}
@@ -110,6 +120,20 @@ type Case struct {
 	// requests a second (bursts of ThrottleBurst) during the measured run.
 	ThrottleRate  float64 `json:",omitempty"`
 	ThrottleBurst int     `json:",omitempty"`
+	// IDLength, when above SessionID's 15 characters, pads every session
+	// id to that many (Glue allows 255), so that the registry's index and
+	// every snapshot hold ids of that length.
+	IDLength int `json:",omitempty"`
+	// MemoryMB is the function's memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE)
+	// as the bootstrap sees it: a child process (RunChild) sets the soft
+	// memory limit the bootstrap sets from it (wiring.LimitMemory, half of
+	// it, unless GOMEMLIMIT is set). 0 sets none; Run in a test's process
+	// never sets it.
+	MemoryMB int `json:",omitempty"`
+	// IndexLatency, when positive, times a read of the table's index
+	// alone (state.Store.ReadShelf, every page) after the measured run,
+	// at that latency a call (Result.IndexReadAlone).
+	IndexLatency time.Duration `json:",omitempty"`
 	// HeapProfile, if set, is where the heap profile is written at the
 	// peak of the heap in use during the measured run.
 	HeapProfile string `json:",omitempty"`
@@ -137,6 +161,9 @@ func (c Case) String() string {
 	}
 	if c.ThrottleRate > 0 {
 		s += fmt.Sprintf(" throttle=%g/s", c.ThrottleRate)
+	}
+	if c.IDLength > 0 {
+		s += fmt.Sprintf(" ids of %d characters", c.IDLength)
 	}
 	return s
 }
@@ -183,6 +210,21 @@ type Result struct {
 	// run's ListStatements calls: every READY session's statements, code
 	// and output, read (and dropped) on every run with idle detection on.
 	StatementBytes int64
+	// SetUpRSSPeak is the child's peak resident set before the measured
+	// run (VmHWM before it is reset): the set-up, that is tracking the
+	// ids and the seed run, a first run over the whole fleet when the
+	// situation is not First. 0 when not run by RunChild.
+	SetUpRSSPeak uint64 `json:",omitempty"`
+	// IndexRead is the time the measured run spent reading the table's
+	// index (the registry and the outbox): from the start of its first
+	// Query page to the end of its last, its own work between the pages
+	// included (on a fresh table, the migration between the two reads
+	// too); IndexPages are its Query calls.
+	IndexRead  time.Duration
+	IndexPages int
+	// IndexReadAlone is the time of the index read timed after the run
+	// at Case.IndexLatency; 0 without one.
+	IndexReadAlone time.Duration `json:",omitempty"`
 	// Estimated marks a naive result computed (calls × latency), not run.
 	Estimated bool `json:",omitempty"`
 }
@@ -192,7 +234,7 @@ type Result struct {
 // the sessions change in the emulator) and measures one run at the case's
 // latency.
 func Run(ctx context.Context, c Case) (*Result, error) {
-	if c.N < 0 || (c.Mode != ByIDs && c.Mode != Discover) || (c.Situation != Quiet && c.Situation != Changed && c.Situation != First) ||
+	if c.N < 0 || (c.Mode != ByIDs && c.Mode != Discover && c.Mode != Registry) || (c.Naive && c.Mode == Registry) || (c.Situation != Quiet && c.Situation != Changed && c.Situation != First) ||
 		min(c.IdleMinutes, c.ReadyEvery, c.Statements, c.LongStatements, c.StatementBytes, c.StatementsPage) < 0 {
 		return nil, fmt.Errorf("bench: bad case %v", c)
 	}
@@ -213,9 +255,15 @@ func Run(ctx context.Context, c Case) (*Result, error) {
 		HTTPClient: awshttp.NewBuildableClient(),
 	}, wiring.GlueOptions)
 
-	poll, err := poller(c, fl, g, side.dynamoDB(), side.eventBridge())
+	db := &queryClock{DynamoDB: side.dynamoDB()}
+	poll, err := poller(c, fl, g, db, side.eventBridge())
 	if err != nil {
 		return nil, err
+	}
+	if c.Mode == Registry {
+		if err := track(ctx, db, fl); err != nil {
+			return nil, err
+		}
 	}
 	if c.Situation != First {
 		out, err := poll(ctx)
@@ -249,11 +297,14 @@ func Run(ctx context.Context, c Case) (*Result, error) {
 	runCtx, cancel := context.WithTimeout(runCtx, timeout)
 	defer cancel()
 
+	_, setUp := rss()
+	db.reset()
 	mem := startMemory(c.HeapProfile)
 	start := time.Now()
 	out, err := poll(runCtx)
 	wall := time.Since(start)
 	m := mem.stop()
+	indexRead, indexPages := db.read()
 	if err != nil {
 		return nil, fmt.Errorf("bench: %v: %w", c, err)
 	}
@@ -261,6 +312,12 @@ func Run(ctx context.Context, c Case) (*Result, error) {
 	served, err := side.calls()
 	if err != nil {
 		return nil, err
+	}
+	var alone time.Duration // after the run's calls are counted
+	if c.IndexLatency > 0 {
+		if alone, err = readIndex(ctx, side, db, c.IndexLatency); err != nil {
+			return nil, err
+		}
 	}
 	var bound Calls
 	if c.Naive {
@@ -275,7 +332,73 @@ func Run(ctx context.Context, c Case) (*Result, error) {
 		Wall: wall, CriticalPath: CriticalPath(c, bound),
 		HeapBase: m.heapBase, HeapPeak: m.heapPeak, RSSBase: m.rssBase, RSSPeak: m.rssPeak,
 		GlueMaxInFlight: served.MaxInFlight, StatementBytes: served.StatementBytes,
+		SetUpRSSPeak: setUp, IndexRead: indexRead, IndexPages: indexPages, IndexReadAlone: alone,
 	}, nil
+}
+
+// track puts the fleet's ids in the registry as `sessionwatch track` and
+// requests do (state.Store.Track), handler.MaxRequestIDs at a time (a
+// request's most), making each batch's ids only when it is tracked so
+// that the process does not hold them all.
+func track(ctx context.Context, db state.DynamoDB, fl fleet) error {
+	store := state.NewStore(db, Table)
+	for from := 0; from < fl.n; from += handler.MaxRequestIDs {
+		if err := store.Track(ctx, fl.idRange(from, min(from+handler.MaxRequestIDs, fl.n))); err != nil {
+			return fmt.Errorf("bench: track: %w", err)
+		}
+	}
+	return nil
+}
+
+// readIndex times a read of the table's index alone, every page, at
+// latency a call.
+func readIndex(ctx context.Context, side awsSide, db state.DynamoDB, latency time.Duration) (time.Duration, error) {
+	if err := side.setLatency(latency); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if _, err := state.NewStore(db, Table).ReadShelf(ctx); err != nil {
+		return 0, fmt.Errorf("bench: read the index: %w", err)
+	}
+	return time.Since(start), nil
+}
+
+// queryClock times the Query calls a run makes: from the start of the
+// first to the end of the last since reset, and their number.
+type queryClock struct {
+	state.DynamoDB
+	mu          sync.Mutex
+	first, last time.Time
+	pages       int
+}
+
+func (q *queryClock) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	start := time.Now()
+	out, err := q.DynamoDB.Query(ctx, in, opts...)
+	end := time.Now()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.pages == 0 {
+		q.first = start
+	}
+	q.last = end
+	q.pages++
+	return out, err
+}
+
+func (q *queryClock) reset() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.pages = 0
+}
+
+func (q *queryClock) read() (time.Duration, int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.pages == 0 {
+		return 0, 0
+	}
+	return q.last.Sub(q.first), q.pages
 }
 
 // outcome is what a run answered.
@@ -308,6 +431,7 @@ func poller(c Case, fl fleet, g *glue.Client, db state.DynamoDB, eb handler.Even
 	case Discover:
 		env["DISCOVER"] = "true"
 	}
+	// Registry: neither; the run watches what the registry holds.
 	if c.MaxConcurrency > 0 {
 		env["MAX_CONCURRENCY"] = fmt.Sprint(c.MaxConcurrency)
 	}

@@ -41,6 +41,12 @@ func TestCallsEqualBound(t *testing.T) {
 	quiet, others := []bench.Situation{bench.Quiet}, []bench.Situation{bench.Changed, bench.First}
 	rows := []row{
 		{n: 250, modes: bench.Modes},
+		// Tracked through the registry (issue 10): no SESSION_IDS; the
+		// first run migrates a table that holds the tracked ids.
+		{n: 250, modes: []bench.Mode{bench.Registry}},
+		// Ids of 255 characters: the index of 4,000 takes 2 Query pages
+		// (3,883 a page); discovering, so that it is cheap under -race.
+		{n: 4000, modes: discover, sits: quiet, idle: bench.Case{IDLength: 255}},
 		{n: 250, page: 100, modes: discover},  // ⌈250/100⌉ = 3 pages
 		{n: 1000, modes: bench.Modes},         // exactly one full page
 		{n: 1000, page: 300, modes: discover}, // ⌈1000/300⌉ = 4 pages
@@ -67,6 +73,9 @@ func TestCallsEqualBound(t *testing.T) {
 				name := fmt.Sprintf("N=%d/page=%d/%s/%s", r.n, r.page, mode, sit)
 				if c.ReadyEvery > 0 || c.IdleMinutes > 0 {
 					name += fmt.Sprintf("/ready=1in%d/idle=%d/statements=%d", c.ReadyEvery, c.IdleMinutes, c.Statements)
+				}
+				if c.IDLength > 0 {
+					name += fmt.Sprintf("/ids=%dchars", c.IDLength)
 				}
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()
@@ -165,6 +174,32 @@ func TestBound(t *testing.T) {
 		{"empty fleet discovering", bench.Case{N: 0, Mode: bench.Discover}, 0, 0, bench.Calls{
 			bench.OpListSessions: 1, bench.OpQuery: 1, bench.OpGetItem: 1,
 		}},
+		// The index read whole: an item is SessionId (9 + the id), Shelf
+		// (5 + 1); 1 MB (2^20) holds ⌊1,048,576 / 270⌋ = 3,883 of them
+		// with ids of 255 characters, 100,000 take 26 pages; at 15
+		// characters ⌊1,048,576 / 30⌋ = 34,952 a page.
+		{"registry 100,000 ids of 255", bench.Case{N: 100000, Mode: bench.Registry, IDLength: 255}, 0, 0, bench.Calls{
+			bench.OpGetSession: 100000, bench.OpQuery: 26, bench.OpGetItem: 1, bench.OpBatchGetItem: 1000,
+		}},
+		{"ids 100,000 ids of 255", bench.Case{N: 100000, Mode: bench.ByIDs, IDLength: 255}, 0, 0, bench.Calls{
+			bench.OpGetSession: 100000, bench.OpQuery: 26, bench.OpGetItem: 1, bench.OpBatchGetItem: 1000,
+		}},
+		{"discover 34,952 ids: one page", bench.Case{N: 34952, Mode: bench.Discover}, 0, 0, bench.Calls{
+			bench.OpListSessions: 35, bench.OpQuery: 1, bench.OpGetItem: 1, bench.OpBatchGetItem: 350,
+		}},
+		{"discover 34,953 ids: two", bench.Case{N: 34953, Mode: bench.Discover}, 0, 0, bench.Calls{
+			bench.OpListSessions: 35, bench.OpQuery: 2, bench.OpGetItem: 1, bench.OpBatchGetItem: 350,
+		}},
+		// A first run by ids reads an empty index twice (before and after
+		// the migration) and scans an empty table; through the registry,
+		// both reads list every tracked id, and the Scan reads their items
+		// (+ Version, 7 + 2 bytes: ⌊1,048,576 / 279⌋ = 3,758 a page, 27).
+		{"ids, first run", bench.Case{N: 100000, Mode: bench.ByIDs, Situation: bench.First, IDLength: 255}, 100000, 100000, bench.Calls{
+			bench.OpGetSession: 100000, bench.OpQuery: 2, bench.OpGetItem: 2, bench.OpScan: 1, bench.OpBatchGetItem: 1000, bench.OpPutItem: 100001, bench.OpPutEvents: 10000,
+		}},
+		{"registry, first run", bench.Case{N: 100000, Mode: bench.Registry, Situation: bench.First, IDLength: 255}, 100000, 100000, bench.Calls{
+			bench.OpGetSession: 100000, bench.OpQuery: 52, bench.OpGetItem: 2, bench.OpScan: 27, bench.OpBatchGetItem: 1000, bench.OpPutItem: 100001, bench.OpPutEvents: 10000,
+		}},
 		// Idle detection (issue 11): one ListStatements per page of 100
 		// statements per READY session, one for fewer (none included);
 		// nothing when it is off.
@@ -223,6 +258,12 @@ func TestCriticalPath(t *testing.T) {
 		// max(1, 1 page, Query 1) + max(⌈10/16⌉, 1 + 0) + 1 + 4 = 7 trips.
 		{"discover", bench.Case{N: 1000, Mode: bench.Discover, Latency: l}, 7 * l},
 		{"ids at MAX_CONCURRENCY 50", bench.Case{N: 1000, Mode: bench.ByIDs, Latency: l, MaxConcurrency: 50}, 27 * l},
+		// The index's 26 pages one after the other, beside nothing by ids:
+		// 26 + max(⌈1000/16⌉, 1 + ⌈100,000/8⌉) + 1 + 4.
+		{"registry 100,000 ids of 255", bench.Case{N: 100000, Mode: bench.Registry, Latency: l, IDLength: 255}, (26 + 1 + 12500 + 1 + 4) * l},
+		// First run: the index (26), the migration (GetItem, 27 Scan
+		// pages, PutItem, the index again: 26), then as above.
+		{"registry 100,000 ids of 255, first run", bench.Case{N: 100000, Mode: bench.Registry, Situation: bench.First, Latency: l, IDLength: 255}, (26 + 1 + 27 + 1 + 26 + 1 + 12500 + 1 + 4) * l},
 		// Idle detection off: as above.
 		{"ids, 5% READY, idle off", bench.Case{N: 1000, Mode: bench.ByIDs, Latency: l, ReadyEvery: 20, Statements: 20, LongStatements: 250}, 132 * l},
 		// 1,000 GetSession and 49 + 3 ListStatements share the 8 workers:

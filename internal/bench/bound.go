@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"sessionwatch/handler"
+	"sessionwatch/internal/fakeaws"
 	"sessionwatch/internal/glueemu"
 	"sessionwatch/state"
 )
@@ -94,20 +95,21 @@ func (c Case) StatementPages() (total, most int) {
 
 // Bound is the lower bound of the calls of one sessionwatch run, by
 // operation: the issue's formula plus what the storage must read. Watched
-// by ids: N GetSession, ⌈N/100⌉ BatchGetItem, one PutItem per changed
-// session, ⌈events/10⌉ PutEvents; discovering: ⌈N/page⌉ ListSessions and
-// no GetSession instead. With idle detection on, one ListStatements per
-// page of statements per READY session (at least one each; see
-// StatementPages), by ids and discovering alike; none with it off. Every
-// run also reads the table's index (one Query
-// page per MiB of it: the registry and the outbox, 1 page for every fleet
-// measured here) and the run item (1 GetItem). The first run over a fresh
-// table migrates it once: one more GetItem (the first version's registry
-// item), a Scan, a PutItem (the run item) and a second Query.
+// by ids (SESSION_IDS, or the registry): N GetSession, ⌈N/100⌉
+// BatchGetItem, one PutItem per changed session, ⌈events/10⌉ PutEvents;
+// discovering: ⌈N/page⌉ ListSessions and no GetSession instead. With idle
+// detection on, one ListStatements per page of statements per READY
+// session (at least one each; see StatementPages), by ids and discovering
+// alike; none with it off. Every run also reads the table's index, the
+// registry and the outbox (IndexPages Query calls: ⌈index size / 1 MB⌉),
+// and the run item (1 GetItem). The first run over a fresh table migrates
+// it once: one more GetItem (the first version's registry item), a Scan
+// of the table (ScanPages), a PutItem (the run item) and a second read of
+// the index.
 func Bound(c Case, changed, events int) Calls {
 	b := Calls{
-		OpQuery:        1, // the registry and the outbox
-		OpGetItem:      1, // the run item: where the last run stopped
+		OpQuery:        c.IndexPages(), // the registry and the outbox
+		OpGetItem:      1,              // the run item: where the last run stopped
 		OpBatchGetItem: ceilDiv(c.N, state.BatchSize),
 		OpPutItem:      changed,
 		OpPutEvents:    ceilDiv(events, handler.MaxBatch),
@@ -120,11 +122,46 @@ func Bound(c Case, changed, events int) Calls {
 	b[OpListStatements], _ = c.StatementPages()
 	if c.Situation == First {
 		b[OpGetItem]++
-		b[OpScan]++
+		b[OpScan] += c.ScanPages()
 		b[OpPutItem]++
-		b[OpQuery]++
+		b[OpQuery] += c.IndexPages()
 	}
 	return b.complete()
+}
+
+// IndexPages is the Query calls of one read of the table's index in the
+// case's measured run: ⌈index size / 1 MB page⌉, at least 1. The index
+// lists every session watched: after a first run, the whole fleet (each
+// session is seen unfinished); before it, the ids tracked (Registry), or
+// nothing. Its items hold the key and the index's (SessionId and Shelf):
+// 15 bytes + the id's, as DynamoDB counts an item's size, so 1 page up to
+// some 35,000 ids of 15 characters, and 26 for 100,000 of 255.
+func (c Case) IndexPages() int {
+	n := c.N
+	if c.Situation == First && c.Mode != Registry {
+		n = 0
+	}
+	size := len(state.KeyAttribute) + newFleet(c).idSize() + len(state.ShelfAttribute) + len(state.OnShelf)
+	return pages(n, size)
+}
+
+// ScanPages is the Scan calls of a first run's migration, which reads the
+// whole table: ⌈table size / 1 MB page⌉, at least 1. Before the first
+// run the table holds the tracked ids (Registry), each item its key, Shelf
+// and Version (1: 2 bytes), or nothing.
+func (c Case) ScanPages() int {
+	if c.Mode != Registry {
+		return 1
+	}
+	size := len(state.KeyAttribute) + newFleet(c).idSize() + len(state.ShelfAttribute) + len(state.OnShelf) + len("Version") + 2
+	return pages(c.N, size)
+}
+
+// pages is the pages of a Query or Scan over n items of size bytes each:
+// a page holds the items that fit whole in fakeaws.MaxPageSize (1 MB, as
+// DynamoDB's), and an empty read is one page.
+func pages(n, size int) int {
+	return max(1, ceilDiv(n, fakeaws.MaxPageSize/size))
 }
 
 // NaiveCalls are the calls of the naive poller: per session GetSession (or,
@@ -144,9 +181,12 @@ func NaiveCalls(c Case, changed, events int) Calls {
 const Formula = `critical path = L × ( max(1, P, Q) + M + max(⌈B/16⌉, min(1, B) + max(⌈(G+S)/C⌉, K)) + ⌈E/16⌉ + ⌈W/16⌉ )
   L  latency of one call (every service)
   P  ListSessions pages (sequential: each needs the previous NextToken; 0 by ids),
-     beside which the index Query pages (Q, sequential) and the run item's GetItem run
-  M  the one-time migration of a fresh table (first run only): its GetItem, Scan,
-     PutItem and a second Query, one after the other (4; 0 otherwise)
+     beside which the index's Query pages run, Q = ⌈index size / 1 MB page⌉
+     (sequential: each needs the previous LastEvaluatedKey; the registry and the
+     outbox), and the run item's GetItem
+  M  the one-time migration of a fresh table (first run only): its GetItem, the
+     Scan's pages (⌈table size / 1 MB⌉), the run item's PutItem and the index's
+     Q pages again, one after the other (0 otherwise)
   B  BatchGetItem calls = ⌈N/100⌉, 16 in flight (handler.AWSConcurrency), loaded
      chunk by chunk ahead of the GetSession calls, which overlap them
   G  GetSession calls (N by ids, 0 discovering), C = MAX_CONCURRENCY in flight (default 8)
@@ -167,9 +207,13 @@ func CriticalPath(c Case, b Calls) time.Duration {
 	if c.Naive {
 		return time.Duration(b.Total()) * c.Latency
 	}
-	migration := 0
+	// The index is read once, or twice around a migration (its GetItem,
+	// Scan pages, run item PutItem, second read), both reads of the same
+	// pages in the bound.
+	reads, migration := b[OpQuery], 0
 	if b[OpScan] > 0 {
-		migration = b[OpGetItem] - 1 + b[OpScan] + 1 + 1 // its GetItem, Scan, run item PutItem, second Query
+		reads = b[OpQuery] / 2
+		migration = b[OpGetItem] - 1 + b[OpScan] + 1 + (b[OpQuery] - reads)
 	}
 	saves := b[OpPutItem] - min(b[OpScan], 1) // the migration's PutItem is counted above
 	// The Glue workers: GetSession and ListStatements calls, C at a time,
@@ -179,7 +223,7 @@ func CriticalPath(c Case, b Calls) time.Duration {
 		chain = most + min(1, b[OpGetSession])
 	}
 	glue := max(ceilDiv(b[OpGetSession]+b[OpListStatements], c.Concurrency()), chain)
-	trips := max(1, b[OpListSessions], b[OpQuery]-min(b[OpScan], 1)) + migration +
+	trips := max(1, b[OpListSessions], reads) + migration +
 		max(ceilDiv(b[OpBatchGetItem], AWSConcurrency), min(1, b[OpBatchGetItem])+glue) +
 		ceilDiv(b[OpPutEvents], AWSConcurrency) +
 		ceilDiv(saves, AWSConcurrency)

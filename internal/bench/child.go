@@ -6,8 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+
+	"sessionwatch/internal/wiring"
 )
 
 // ChildFlag is the flag of the runner (internal/bench/run) that makes it
@@ -49,11 +53,23 @@ func RunChild(ctx context.Context, exe string, c Case) (*Result, error) {
 }
 
 // ServeChild runs the case arg (JSON) in this process and writes its Result
-// as JSON to w: the child's side of RunChild.
+// as JSON to w: the child's side of RunChild. The process is the
+// function's: with Case.MemoryMB set, a sessionwatch case runs under the
+// soft memory limit the bootstrap sets (wiring.LimitMemory, from the
+// function's memory; GOMEMLIMIT in the environment overrides it, as in
+// Lambda).
 func ServeChild(ctx context.Context, arg string, w io.Writer) error {
 	var c Case
 	if err := json.Unmarshal([]byte(arg), &c); err != nil {
 		return fmt.Errorf("bench: case %q: %w", arg, err)
+	}
+	if c.MemoryMB > 0 && !c.Naive {
+		wiring.LimitMemory(func(k string) string {
+			if k == "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" {
+				return strconv.Itoa(c.MemoryMB)
+			}
+			return os.Getenv(k)
+		})
 	}
 	r, err := Run(ctx, c)
 	if err != nil {

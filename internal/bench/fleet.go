@@ -34,23 +34,43 @@ type fleet struct {
 	// idleMinutes its IdleMinutes.
 	readyEvery, statements, longStatements, statementBytes int
 	idleMinutes                                            int
+	// idLength is the case's IDLength: the ids' length in characters.
+	idLength int
 }
 
 func newFleet(c Case) fleet {
 	return fleet{
 		n: c.N, created: time.Now().UTC().Add(-time.Hour).Truncate(time.Second),
 		readyEvery: c.ReadyEvery, statements: c.Statements, longStatements: c.LongStatements, statementBytes: c.StatementBytes,
-		idleMinutes: c.IdleMinutes,
+		idleMinutes: c.IdleMinutes, idLength: c.IDLength,
 	}
 }
 
-// SessionID is the id of the fleet's i-th session.
+// SessionID is the id of the fleet's i-th session (of a case without
+// IDLength).
 func SessionID(i int) string { return fmt.Sprintf("sw-bench-%06d", i) }
 
-func (f fleet) ids() []string {
-	ids := make([]string, f.n)
-	for i := range ids {
-		ids[i] = SessionID(i)
+// id is the id of the fleet's i-th session: SessionID(i), padded to
+// idLength characters when that is longer (Glue allows 255), so that the
+// ids sort as SessionID's do.
+func (f fleet) id(i int) string {
+	id := SessionID(i)
+	if pad := f.idLength - len(id); pad > 0 {
+		id += "-" + filler("padded-to-glue-maximum-", pad-1)
+	}
+	return id
+}
+
+// idSize is the length of the fleet's ids in bytes (they are ASCII).
+func (f fleet) idSize() int { return max(len(SessionID(0)), f.idLength) }
+
+func (f fleet) ids() []string { return f.idRange(0, f.n) }
+
+// idRange returns the ids of the sessions from to to (excluded).
+func (f fleet) idRange(from, to int) []string {
+	ids := make([]string, 0, max(0, to-from))
+	for i := from; i < to; i++ {
+		ids = append(ids, f.id(i))
 	}
 	return ids
 }
@@ -95,7 +115,7 @@ func (f fleet) firstReady() int {
 func (f fleet) session(i int) glueemu.Session {
 	workers, idle, capacity := int32(5), int32(60), 5.0
 	s := glueemu.Session{
-		ID: SessionID(i), Status: "READY", CreatedOn: &f.created,
+		ID: f.id(i), Status: "READY", CreatedOn: &f.created,
 		Description: "interactive session of the sessionwatch benchmark",
 		Role:        "arn:aws:iam::123456789012:role/GlueInteractiveSessionRole",
 		Command:     &glueemu.Command{Name: "glueetl", PythonVersion: "3"},
@@ -150,7 +170,7 @@ func (f fleet) put(emu *glueemu.Emulator) {
 	for i := range f.n {
 		emu.Put(f.session(i))
 		if sts := f.statementsOf(i); len(sts) > 0 {
-			emu.SetStatements(SessionID(i), sts...)
+			emu.SetStatements(f.id(i), sts...)
 		}
 	}
 }
@@ -160,7 +180,7 @@ func (f fleet) put(emu *glueemu.Emulator) {
 // with an error message (two events: state change and error).
 func (f fleet) change(emu *glueemu.Emulator) {
 	for i := 0; i < f.n; i += ChangeEvery {
-		emu.Update(SessionID(i), func(s *glueemu.Session) {
+		emu.Update(f.id(i), func(s *glueemu.Session) {
 			if (i/ChangeEvery)%2 == 0 {
 				s.Status = "STOPPING"
 				return

@@ -146,6 +146,27 @@ func WriteIdle(w io.Writer, rows []Row) {
 	table(w, head, cells)
 }
 
+// WriteBig prints large registry runs: the index's Query pages and the
+// time to read them, the run's calls against their bound, its wall time
+// and its memory.
+func WriteBig(w io.Writer, rows []*Result) {
+	head := []string{"N", "id length", "situation", "mode", "latency", "Query pages", "index read", "index read alone", "calls", "bound", "calls/bound", "wall",
+		"heap peak MiB (at start)", "RSS peak MiB (at start)", "set-up RSS peak MiB", "polled", "published", "errors"}
+	var cells [][]string
+	for _, s := range rows {
+		alone := "–"
+		if s.IndexReadAlone > 0 {
+			alone = dur(s.IndexReadAlone) + " at " + s.Case.IndexLatency.String()
+		}
+		cells = append(cells, []string{num(s.Case.N), num(newFleet(s.Case).idSize()), string(s.Case.Situation), string(s.Case.Mode), s.Case.Latency.String(),
+			withBound(s.Calls[OpQuery], s.Bound[OpQuery]), dur(s.IndexRead), alone,
+			num(s.Calls.Total()), num(s.Bound.Total()), ratioByOp(s.Calls, s.Bound), dur(s.Wall),
+			mib(s.HeapPeak) + " (" + mib(s.HeapBase) + ")", mib(s.RSSPeak) + " (" + mib(s.RSSBase) + ")", mib(s.SetUpRSSPeak),
+			num(s.Polled), num(s.Published), num(s.Errors)})
+	}
+	table(w, head, cells)
+}
+
 // withBound is n, and its bound in brackets when they differ.
 func withBound(n, bound int) string {
 	if n == bound {
@@ -224,7 +245,8 @@ var USEast1 = Prices{
 
 // WriteCost prints the monthly cost of running each row's case on every
 // tick of the schedule. Read units: a strongly consistent read of an item
-// up to 4 KB is one, for each key BatchGetItem reads and for the registry;
+// up to 4 KB is one, for each key BatchGetItem reads and for the run item
+// (the index's Query pages, half a unit per 4 KB, are left out);
 // write units: a snapshot is under 1 KB, one each; Glue's API calls are
 // free (interactive sessions are billed by DPU-hour).
 func WriteCost(w io.Writer, rows []Row, p Prices) {
