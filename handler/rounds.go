@@ -179,4 +179,9 @@ func (r *rounds) commit(batch []*session) {
 	if err := r.h.save(r.ctx, batch, events, r.part); err != nil && r.saveErr == nil {
 		r.saveErr = err
 	}
+	// Committed: the plan keeps the session (the cursor needs it), not
+	// what it held.
+	for _, s := range batch {
+		s.prev, s.next, s.out, s.activity = nil, nil, nil, nil
+	}
 }

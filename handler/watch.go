@@ -140,7 +140,8 @@ func (h *Handler) watch(ctx, fetchCtx context.Context, req Request, res *Result)
 	for i := range listed {
 		if id := aws.ToString(listed[i].Id); ValidateSessionID(id) == nil {
 			s := add(id)
-			s.answer, s.listed = &listed[i], true
+			answer := listed[i] // a copy: diffed, it is let go of, and the list with it
+			s.answer, s.listed = &answer, true
 		}
 	}
 	p := newPlan(run, shelf.Outbox)
