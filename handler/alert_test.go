@@ -233,7 +233,7 @@ func TestTransitionAlertMessage(t *testing.T) {
 	}
 }
 
-// designWorkerDPU is DESIGN's table of the DPU of one worker of each
+// designWorkerDPU is the README's table (Cost) of the DPU of one worker of each
 // worker type (Events, cost).
 var designWorkerDPU = map[string]float64{
 	"G.025X": 0.25, "G.1X": 1, "G.2X": 2, "G.4X": 4, "G.8X": 8, "G.12X": 12, "G.16X": 16,
@@ -269,7 +269,7 @@ func TestCostOf(t *testing.T) {
 			want{2, 4, 1.76, "estimate", false}},
 		{"unknown worker type: no DPU, never guessed", gluetypes.Session{Status: "READY", NumberOfWorkers: aws.Int32(3), WorkerType: "X.9X", CreatedOn: hoursAgo(1)},
 			want{noneAtAll: true}},
-		{"unknown worker type, even with Glue's figure: no cost block (DESIGN: capacity known)", gluetypes.Session{Status: "READY", NumberOfWorkers: aws.Int32(3), WorkerType: "X.9X", CreatedOn: hoursAgo(1), DPUSeconds: aws.Float64(7200)},
+		{"unknown worker type, even with Glue's figure: no cost block (README, Cost: capacity known)", gluetypes.Session{Status: "READY", NumberOfWorkers: aws.Int32(3), WorkerType: "X.9X", CreatedOn: hoursAgo(1), DPUSeconds: aws.Float64(7200)},
 			want{noneAtAll: true}},
 		{"finished, no CompletedOn nor DPUSeconds: to the observation, an estimate", gluetypes.Session{Status: "FAILED", MaxCapacity: aws.Float64(2), CreatedOn: hoursAgo(3)},
 			want{2, 6, 2.64, "estimate", false}},
@@ -281,10 +281,10 @@ func TestCostOf(t *testing.T) {
 		{"created in the year 1: a large, finite cost", gluetypes.Session{Status: "READY", MaxCapacity: aws.Float64(1), CreatedOn: aws.Time(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC))},
 			want{1, 2562047.788, 1127301.03, "estimate", false}},
 	}
-	// One row per worker type of DESIGN's table (Events, cost), the new
+	// One row per worker type of the README's table (Cost), the new
 	// G.12X, G.16X and R.* included: 3 workers for 2 hours.
 	if !maps.Equal(handler.WorkerDPU, designWorkerDPU) {
-		t.Errorf("the handler's worker DPU %v, DESIGN's %v", handler.WorkerDPU, designWorkerDPU)
+		t.Errorf("the handler's worker DPU %v, the README's %v", handler.WorkerDPU, designWorkerDPU)
 	}
 	for _, wt := range slices.Sorted(maps.Keys(designWorkerDPU)) {
 		dpu := 3 * designWorkerDPU[wt]

@@ -3,5 +3,5 @@ package handler
 // Fit is fit, for the property test of fit_test.go.
 var Fit = fit
 
-// WorkerDPU is workerDPU, for TestCostOf to hold it to DESIGN's table.
+// WorkerDPU is workerDPU, for TestCostOf to hold it to the README's table (Cost).
 var WorkerDPU = workerDPU
