@@ -548,3 +548,52 @@ func TestFirstRunsAtScale(t *testing.T) {
 		t.Errorf("%d snapshots saved, want %d", got, n)
 	}
 }
+
+// TestQuietRunCutShortWritesOnlyItsPlace: a run the deadline cuts short
+// over sessions that did not change writes one item, the run item saying
+// where the next run goes on (the one exception to "a quiet run
+// writes nothing", README: The watched set), and publishes nothing; a run
+// that reaches every session writes nothing at all.
+func TestQuietRunCutShortWritesOnlyItsPlace(t *testing.T) {
+	ids := manyIDs(6, "s-")
+	tb := newTestbed(t, env("SESSION_IDS", strings.Join(ids, ",")), env("MAX_CONCURRENCY", "1"))
+	for _, id := range ids {
+		tb.glue.put(bare(id, "READY"), nil)
+	}
+	g := &budgetGlue{Glue: tb.glue, budget: len(ids), polled: map[string]int{}}
+	h := tb.newHandler(g, nil)
+	h.DeadlineReserve = 200 * time.Millisecond
+	poll := func() *handler.Result {
+		t.Helper()
+		g.newRun()
+		ctx, cancel := context.WithTimeout(lambdaCtx(), 600*time.Millisecond)
+		defer cancel()
+		res, err := h.Poll(ctx, handler.Request{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	poll() // every session seen: first sightings saved
+	tb.advance(time.Minute)
+
+	tb.reset()
+	g.budget = 2
+	res := poll()
+	if len(res.Skipped) != 4 || res.Published != 0 {
+		t.Fatalf("skipped %d, published %d; want 4 skipped, nothing published", len(res.Skipped), res.Published)
+	}
+	if w, calls := tb.writes(), tb.dbCalls(); w != 1 || calls["PutItem"] != 1 || tb.ebCalls() != 0 {
+		t.Errorf("a quiet run cut short: %d writes (%v), %d PutEvents; want one PutItem, the run item", w, calls, tb.ebCalls())
+	}
+	if run := tb.run(t); run.Cursor == "" {
+		t.Errorf("run item %+v: want where the run stopped", run)
+	}
+
+	tb.reset()
+	g.budget = len(ids)
+	tb.advance(time.Minute)
+	if res := poll(); len(res.Skipped) != 0 || tb.writes() != 0 || tb.ebCalls() != 0 {
+		t.Errorf("a quiet run over every session: skipped %d, %d writes, %d PutEvents; want none", len(res.Skipped), tb.writes(), tb.ebCalls())
+	}
+}
