@@ -2,8 +2,9 @@
 // out which Glue interactive sessions to watch, fetches them, diffs each
 // with its snapshot, publishes the changes to EventBridge and saves the new
 // snapshots. Each step has a file of its own: watch.go, fetch.go, diff.go
-// (over the pure Transition of transition.go), publish.go, save.go; the
-// table's items are the state package's.
+// (over the pure Transition of transition.go), publish.go, save.go, the
+// last two in rounds beside the polling (rounds.go); the table's items are
+// the state package's.
 package handler
 
 import (
