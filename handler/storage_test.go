@@ -8,9 +8,11 @@ package handler_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 	gluetypes "github.com/aws/aws-sdk-go-v2/service/glue/types"
 
@@ -595,5 +598,77 @@ func TestQuietRunCutShortWritesOnlyItsPlace(t *testing.T) {
 	tb.advance(time.Minute)
 	if res := poll(); len(res.Skipped) != 0 || tb.writes() != 0 || tb.ebCalls() != 0 {
 		t.Errorf("a quiet run over every session: skipped %d, %d writes, %d PutEvents; want none", len(res.Skipped), tb.writes(), tb.ebCalls())
+	}
+}
+
+// TestRoundsLoseNothing: a run of several rounds (1,200 first sightings,
+// rounds of handler.RoundSize) whose events EventBridge refuses, some of
+// them or all, keeps every refused event in the outbox; the next run
+// delivers exactly those, with the eventIds first tried, and the run after
+// it is quiet. A run in which EventBridge accepted none of the events of
+// any round fails as a whole (README, Guarantees), its snapshots saved and
+// its events kept.
+func TestRoundsLoseNothing(t *testing.T) {
+	const n = 1200 // three rounds
+	ids := manyIDs(n, "s-")
+	refuseOdd := func(_ int, e ebtypes.PutEventsRequestEntry) (string, string) {
+		var d struct{ SessionID string }
+		_ = json.Unmarshal([]byte(aws.ToString(e.Detail)), &d)
+		if i, _ := strconv.Atoi(strings.TrimPrefix(d.SessionID, "s-")); i%2 == 1 {
+			return "InternalFailure", "injected"
+		}
+		return "", ""
+	}
+	for _, tc := range []struct {
+		name    string
+		fail    func(tb *testbed)
+		refused int
+	}{
+		{"EventBridge refuses half the entries", func(tb *testbed) { tb.bus.failEntries(refuseOdd) }, n / 2},
+		{"EventBridge down", func(tb *testbed) { tb.bus.failWith(errors.New("bus down")) }, n},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tb := newTestbed(t, env("SESSION_IDS", strings.Join(ids, ",")))
+			for _, id := range ids {
+				tb.glue.put(bare(id, "READY"), nil)
+			}
+			tc.fail(tb)
+			res, err := tb.h.Poll(lambdaCtx(), handler.Request{})
+			switch {
+			case tc.refused == n && err == nil:
+				t.Fatalf("EventBridge accepted nothing, yet the run succeeded: %+v", res)
+			case tc.refused < n && (err != nil || res.Changed != n || res.Published != n-tc.refused || res.Pending != tc.refused):
+				t.Fatalf("got %+v, %v; want %d changed, %d published, %d pending", res, err, n, n-tc.refused, tc.refused)
+			}
+			kept := tb.outbox(t)
+			if len(kept) != tc.refused || len(tb.snapshots(t)) != n {
+				t.Fatalf("outbox %d events, %d snapshots; want the %d refused kept and every snapshot saved", len(kept), len(tb.snapshots(t)), tc.refused)
+			}
+
+			tb.bus.failWith(nil)
+			tb.bus.failEntries(nil)
+			tb.reset()
+			tb.advance(time.Minute)
+			res = tb.poll(t, lambdaCtx(), handler.Request{})
+			got := tb.events(t)
+			if len(got) != tc.refused || res.Published != tc.refused {
+				t.Fatalf("the next run published %d events (%d), want the %d kept", len(got), res.Published, tc.refused)
+			}
+			for _, e := range got {
+				if _, ok := kept[e.detail.EventID]; !ok {
+					t.Fatalf("the next run published %s, not one of the kept eventIds", e)
+				}
+			}
+			if left := tb.outbox(t); len(left) != 0 {
+				t.Errorf("%d events left in the outbox after they were delivered", len(left))
+			}
+
+			tb.reset()
+			tb.advance(time.Minute)
+			tb.poll(t, lambdaCtx(), handler.Request{})
+			if tb.writes() != 0 || tb.ebCalls() != 0 {
+				t.Errorf("the run after: %d writes, %d PutEvents; want a quiet run", tb.writes(), tb.ebCalls())
+			}
+		})
 	}
 }
