@@ -73,10 +73,10 @@ func (h *Handler) startRounds(ctx, publishCtx context.Context, p *plan, dryRun b
 	return r
 }
 
-// hand gives the rounds a full round; false when the run is a dry run
-// (nothing is committed before the end). It waits while the round before
-// is being saved, up to fetchCtx's end: a round it could not hand over by
-// then is committed by finish.
+// hand gives the rounds a full round. It waits while the round before is
+// being saved, up to fetchCtx's end: a round it could not hand over by
+// then, like every round of a dry run (which commits nothing), goes to
+// finish.
 func (r *rounds) hand(fetchCtx context.Context, batch []*session) {
 	if r.in == nil {
 		r.leftover = append(r.leftover, batch...)

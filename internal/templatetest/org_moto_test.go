@@ -226,22 +226,8 @@ func runSpoke(t *testing.T, s *stack, cfg aws.Config, bus string) {
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
 	g := glue.NewFromConfig(cfg, wiring.GlueOptions, func(o *glue.Options) { o.BaseEndpoint = aws.String(srv.URL) })
-	vars := function(t, s).Environment.Variables
-	hcfg, err := handler.ConfigFromEnv(func(k string) (string, bool) {
-		switch k {
-		case "SNAPSHOT_TABLE":
-			return table, true
-		case "EVENT_BUS_NAME":
-			return bus, true
-		case "SESSION_IDS":
-			return "s-fail,s-stuck,s-long", true
-		}
-		v, ok := vars[k]
-		return v, ok
-	})
-	if err != nil {
-		t.Fatalf("the template's configuration: %v", err)
-	}
+	hcfg := templateConfig(t, s, table, bus)
+	hcfg.SessionIDs = []string{"s-fail", "s-stuck", "s-long"}
 	h := handler.New(hcfg, g, state.NewStore(dynamodb.NewFromConfig(cfg), table), eventbridge.NewFromConfig(cfg), nil)
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	h.Now = func() time.Time { return now }
